@@ -1,0 +1,41 @@
+//! `compat_login/violation` (contract §11).
+
+use serde_json::Value;
+
+use crate::{
+    data::PolicyData,
+    requester,
+    sessions::{self, Limit},
+    value::{eq, get, path},
+    violation::Violations,
+};
+
+/// Evaluates `compat_login/violation`.
+pub fn evaluate(data: &PolicyData, input: Option<&Value>, out: &mut Violations) {
+    if let Some(v) = requester::violation(data, input) {
+        out.push(v);
+    }
+    if !sessions::not_replaced(input) {
+        return;
+    }
+    let counts = get(input, "session_counts");
+    let sso = eq(path(input, &["login", "type"]), &Value::from("m.login.sso"));
+    let limit = if sso {
+        sessions::too_many(
+            data,
+            counts,
+            Limit::Soft,
+            "user has too many active sessions (soft limit)",
+        )
+    } else {
+        sessions::too_many(
+            data,
+            counts,
+            Limit::Hard,
+            "user has too many active sessions (hard limit)",
+        )
+    };
+    if let Some(v) = limit {
+        out.push(v);
+    }
+}

@@ -1,0 +1,203 @@
+//! Domain globs, as OPA's `glob.match(pattern, ["."], domain)` reads them (contract §6.3).
+//!
+//! A glob is translated once, at data load, into an anchored regex. The translation keeps
+//! upstream's quirk: `(`, `)` and `$` reach the regex engine unescaped, so balanced parentheses
+//! group, `$` anchors, and an unbalanced parenthesis makes a pattern that never matches.
+//! Malformed globs are not load errors (upstream never rejects them); they never match.
+
+use std::fmt::Write as _;
+
+use regex::Regex;
+
+use crate::re2::compile_rust;
+
+/// A compiled domain glob.
+#[derive(Debug, Clone)]
+pub struct Glob(Option<Regex>);
+
+impl Glob {
+    /// Compiles `pattern`; a malformed pattern compiles to a glob that matches nothing.
+    pub fn new(pattern: &str) -> Self {
+        let regex = translate(pattern).and_then(|text| compile_rust(&text).ok());
+        Glob(regex)
+    }
+
+    /// A glob for a non-string pattern: it matches nothing.
+    pub fn never() -> Self {
+        Glob(None)
+    }
+
+    /// True when the whole of `domain` matches.
+    pub fn is_match(&self, domain: &str) -> bool {
+        self.0.as_ref().is_some_and(|re| re.is_match(domain))
+    }
+}
+
+fn translate(pattern: &str) -> Option<String> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::from("^(?:");
+    let mut pos = 0;
+    translate_seq(&chars, &mut pos, &mut out, false)?;
+    if pos != chars.len() {
+        return None;
+    }
+    out.push_str(")$");
+    Some(out)
+}
+
+/// Translates until the end, or (inside `{…}`) until an unnested `,` or `}`.
+fn translate_seq(chars: &[char], pos: &mut usize, out: &mut String, in_alt: bool) -> Option<()> {
+    while let Some(&c) = chars.get(*pos) {
+        match c {
+            ',' | '}' if in_alt => return Some(()),
+            '*' => {
+                if chars.get(*pos + 1) == Some(&'*') {
+                    out.push_str(r"[^\n]*");
+                    *pos += 2;
+                } else {
+                    out.push_str(r"[^.]*");
+                    *pos += 1;
+                }
+            }
+            '?' => {
+                out.push_str(r"[^.]");
+                *pos += 1;
+            }
+            '[' => {
+                *pos += 1;
+                translate_class(chars, pos, out)?;
+            }
+            '{' => {
+                *pos += 1;
+                out.push_str("(?:");
+                loop {
+                    translate_seq(chars, pos, out, true)?;
+                    match chars.get(*pos) {
+                        Some(',') => out.push('|'),
+                        Some('}') => break,
+                        _ => return None,
+                    }
+                    *pos += 1;
+                }
+                *pos += 1;
+                out.push(')');
+            }
+            '\\' => {
+                let escaped = *chars.get(*pos + 1)?;
+                push_literal(out, escaped);
+                *pos += 2;
+            }
+            '(' | ')' | '$' => {
+                out.push(c);
+                *pos += 1;
+            }
+            _ => {
+                push_literal(out, c);
+                *pos += 1;
+            }
+        }
+    }
+    Some(())
+}
+
+fn translate_class(chars: &[char], pos: &mut usize, out: &mut String) -> Option<()> {
+    out.push('[');
+    if chars.get(*pos) == Some(&'!') {
+        out.push('^');
+        *pos += 1;
+    }
+    let mut items = 0;
+    loop {
+        let c = *chars.get(*pos)?;
+        *pos += 1;
+        if c == ']' {
+            if items == 0 {
+                return None;
+            }
+            out.push(']');
+            return Some(());
+        }
+        let lo = if c == '\\' {
+            let e = *chars.get(*pos)?;
+            *pos += 1;
+            e
+        } else {
+            c
+        };
+        items += 1;
+        if chars.get(*pos) == Some(&'-') && chars.get(*pos + 1).is_some_and(|&n| n != ']') {
+            let mut hi = chars[*pos + 1];
+            *pos += 2;
+            if hi == '\\' {
+                hi = *chars.get(*pos)?;
+                *pos += 1;
+            }
+            if hi < lo {
+                return None;
+            }
+            push_class_char(out, lo);
+            out.push('-');
+            push_class_char(out, hi);
+        } else {
+            push_class_char(out, lo);
+        }
+    }
+}
+
+fn push_literal(out: &mut String, c: char) {
+    let mut buf = [0u8; 4];
+    out.push_str(&regex::escape(c.encode_utf8(&mut buf)));
+}
+
+fn push_class_char(out: &mut String, c: char) {
+    let _ = write!(out, r"\x{{{:x}}}", u32::from(c));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(p: &str, d: &str) -> bool {
+        Glob::new(p).is_match(d)
+    }
+
+    #[test]
+    fn contract_examples() {
+        assert!(g("*.element.io", "staging.element.io"));
+        assert!(!g("*.element.io", "a.b.element.io"));
+        assert!(!g("*.element.io", "element.io"));
+        assert!(g("**.element.io", "a.b.element.io"));
+        assert!(!g("**.element.io", "element.io"));
+    }
+
+    #[test]
+    fn wildcards_classes_and_alternatives() {
+        assert!(g("?.io", "a.io"));
+        assert!(!g("?.io", "..io"));
+        assert!(g("[abc].io", "b.io"));
+        assert!(!g("[!a-z].io", "q.io"));
+        assert!(g("[!a-z].io", "1.io"));
+        assert!(g("[.]io", ".io"));
+        assert!(g("{foo,bar}.com", "bar.com"));
+        assert!(g("{foo,*.bar}.com", "x.bar.com"));
+        assert!(g(r"\*.com", "*.com"));
+        assert!(!g(r"\*.com", "a.com"));
+        assert!(!g("Example.com", "example.com"));
+    }
+
+    #[test]
+    fn upstream_regex_quirks() {
+        assert!(g("(a).com", "a.com"));
+        assert!(!g("(a.com", "a.com"));
+        assert!(!g("a).com", "a).com"));
+        assert!(g("a.com$", "a.com"));
+    }
+
+    #[test]
+    fn malformed_globs_never_match() {
+        assert!(!g("[a.com", "[a.com"));
+        assert!(!g("{a,b.com", "a"));
+        assert!(!g("a\\", "a\\"));
+        assert!(!Glob::never().is_match(""));
+    }
+}

@@ -1,0 +1,513 @@
+//! Data regexes with RE2/Go meaning (decision D7), compiled by the Rust `regex` crate.
+//!
+//! OPA evaluates `regex.match` with Go's `regexp`, whose Perl classes (`\d \w \s \b`) are ASCII,
+//! while Rust's are Unicode. Rust also reads `&&`, `--` and `~~` inside classes as set
+//! operators and `\<`/`\>` as word boundaries, where Go reads plain characters. Rather than
+//! hope the two dialects agree, patterns are translated token by token into Rust syntax with the
+//! Go meaning, and anything Go rejects (or that we cannot express) is a load error.
+//!
+//! Known limit: Unicode classes (`\pL`, `\p{Greek}`) are rejected at load. Their tables would
+//! not fit the two 64 KiB pages that `policy.wasm` is allowed to declare (contract §13.1).
+
+use std::fmt::Write as _;
+
+use regex::{Regex, RegexBuilder};
+
+/// Go's limit on `{n,m}` repeat counts.
+const MAX_REPEAT: u32 = 1000;
+
+/// A compiled data regex with RE2 semantics.
+#[derive(Debug, Clone)]
+pub struct Re2(Regex);
+
+impl Re2 {
+    /// Compiles an RE2 pattern.
+    ///
+    /// # Errors
+    ///
+    /// Returns a lowercase one-line reason when Go would reject the pattern, or when it uses a
+    /// construct this build cannot express.
+    pub fn new(pattern: &str) -> Result<Self, String> {
+        let translated = translate(pattern)?;
+        compile_rust(&translated).map(Re2)
+    }
+
+    /// `regex.match`: true when the pattern matches anywhere in `s`.
+    pub fn is_match(&self, s: &str) -> bool {
+        self.0.is_match(s)
+    }
+}
+
+/// Compiles Rust-syntax regex text, reducing the crate's multi-line error to its last line.
+pub(crate) fn compile_rust(pattern: &str) -> Result<Regex, String> {
+    RegexBuilder::new(pattern)
+        .build()
+        .map_err(|err| one_line_reason(&err.to_string()))
+}
+
+fn one_line_reason(message: &str) -> String {
+    message
+        .lines()
+        .rev()
+        .find_map(|line| line.trim().strip_prefix("error: "))
+        .unwrap_or_else(|| message.lines().last().unwrap_or("invalid regex"))
+        .trim()
+        .to_lowercase()
+}
+
+const DIGIT: &str = "0-9";
+const WORD: &str = "0-9A-Za-z_";
+const SPACE: &str = r"\t\n\x0C\r ";
+
+/// Translates an RE2 pattern into Rust regex syntax with the same meaning.
+fn translate(pattern: &str) -> Result<String, String> {
+    let mut t = Translator {
+        chars: pattern.chars().collect(),
+        pos: 0,
+        out: String::with_capacity(pattern.len() + 16),
+    };
+    t.run()?;
+    Ok(t.out)
+}
+
+struct Translator {
+    chars: Vec<char>,
+    pos: usize,
+    out: String,
+}
+
+impl Translator {
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    fn peek_at(&self, offset: usize) -> Option<char> {
+        self.chars.get(self.pos + offset).copied()
+    }
+
+    fn next(&mut self) -> Option<char> {
+        let c = self.peek()?;
+        self.pos += 1;
+        Some(c)
+    }
+
+    fn push_literal(&mut self, c: char) {
+        let mut buf = [0u8; 4];
+        self.out.push_str(&regex::escape(c.encode_utf8(&mut buf)));
+    }
+
+    fn run(&mut self) -> Result<(), String> {
+        // Go refuses stacked repetition (`a**`, `a*+`, `a+?*`), which Rust would accept.
+        let mut after_repeat = false;
+        while let Some(c) = self.next() {
+            let is_repeat = match c {
+                '\\' => {
+                    self.escape_outside()?;
+                    false
+                }
+                '[' => {
+                    self.class()?;
+                    false
+                }
+                '(' => {
+                    self.group_open()?;
+                    false
+                }
+                '{' => self.repeat_or_literal()?,
+                '*' | '+' | '?' => {
+                    self.out.push(c);
+                    true
+                }
+                _ => {
+                    self.out.push(c);
+                    false
+                }
+            };
+            if is_repeat {
+                if after_repeat {
+                    return Err("invalid nested repetition operator".to_owned());
+                }
+                if self.peek() == Some('?') {
+                    self.pos += 1;
+                    self.out.push('?');
+                }
+            }
+            after_repeat = is_repeat;
+        }
+        Ok(())
+    }
+
+    /// `(?flags)` and `(?flags:` accept only Go's flags; named groups pass through.
+    fn group_open(&mut self) -> Result<(), String> {
+        self.out.push('(');
+        if self.peek() != Some('?') {
+            return Ok(());
+        }
+        match self.peek_at(1) {
+            Some('P' | '<') => return Ok(()),
+            Some(':') => return Ok(()),
+            _ => {}
+        }
+        self.out.push('?');
+        self.pos += 1;
+        while let Some(c) = self.next() {
+            match c {
+                'i' | 'm' | 's' | 'U' | '-' => self.out.push(c),
+                ')' | ':' => {
+                    self.out.push(c);
+                    return Ok(());
+                }
+                _ => return Err(format!("invalid or unsupported perl syntax: `(?{c}`")),
+            }
+        }
+        Err("missing closing )".to_owned())
+    }
+
+    /// Go reads `{` as a literal unless it starts a valid `{n}`, `{n,}` or `{n,m}`; returns
+    /// whether it was a repetition.
+    fn repeat_or_literal(&mut self) -> Result<bool, String> {
+        let rest: String = self.chars[self.pos..].iter().take(24).collect();
+        let Some(end) = rest.find('}') else {
+            self.out.push_str(r"\{");
+            return Ok(false);
+        };
+        let body = &rest[..end];
+        let (min, max) = match body.split_once(',') {
+            Some((min, max)) => (min, Some(max)),
+            None => (body, None),
+        };
+        let number = |s: &str| -> Option<u32> {
+            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse().unwrap_or(u32::MAX))
+        };
+        let Some(lo) = number(min) else {
+            self.out.push_str(r"\{");
+            return Ok(false);
+        };
+        let hi = match max {
+            None => Some(lo),
+            Some("") => None,
+            Some(max) => match number(max) {
+                Some(hi) => Some(hi),
+                None => {
+                    self.out.push_str(r"\{");
+                    return Ok(false);
+                }
+            },
+        };
+        if lo > MAX_REPEAT || hi.is_some_and(|hi| hi > MAX_REPEAT || hi < lo) {
+            return Err(format!("invalid repeat count: `{{{body}}}`"));
+        }
+        self.out.push('{');
+        self.out.push_str(body);
+        self.out.push('}');
+        self.pos += body.chars().count() + 1;
+        Ok(true)
+    }
+
+    fn escape_outside(&mut self) -> Result<(), String> {
+        let Some(c) = self.next() else {
+            return Err("trailing backslash at end of expression".to_owned());
+        };
+        match c {
+            'd' => write_class(&mut self.out, DIGIT, false),
+            'D' => write_class(&mut self.out, DIGIT, true),
+            'w' => write_class(&mut self.out, WORD, false),
+            'W' => write_class(&mut self.out, WORD, true),
+            's' => write_class(&mut self.out, SPACE, false),
+            'S' => write_class(&mut self.out, SPACE, true),
+            'b' => self.out.push_str(r"(?-u:\b)"),
+            'B' => self.out.push_str(r"(?-u:\B)"),
+            'A' | 'z' => {
+                self.out.push('\\');
+                self.out.push(c);
+            }
+            'Q' => {
+                while let Some(c) = self.next() {
+                    if c == '\\' && self.peek() == Some('E') {
+                        self.pos += 1;
+                        break;
+                    }
+                    self.push_literal(c);
+                }
+            }
+            _ => self.common_escape(c)?,
+        }
+        Ok(())
+    }
+
+    /// Escapes that mean the same inside and outside a class.
+    fn common_escape(&mut self, c: char) -> Result<(), String> {
+        match c {
+            '0'..='7' => {
+                // Go: `\0`..`\7` start an octal code of up to three digits, but a lone
+                // non-zero digit would be a backreference, which RE2 does not support.
+                let mut value = c.to_digit(8).unwrap_or(0);
+                let mut digits = 1;
+                while digits < 3 {
+                    match self.peek().and_then(|d| d.to_digit(8)) {
+                        Some(d) => {
+                            value = value * 8 + d;
+                            digits += 1;
+                            self.pos += 1;
+                        }
+                        None => break,
+                    }
+                }
+                if c != '0' && digits == 1 {
+                    return Err(format!("invalid escape sequence: `\\{c}`"));
+                }
+                let _ = write!(self.out, r"\x{{{value:x}}}");
+            }
+            'a' | 'f' | 't' | 'n' | 'r' | 'v' => {
+                self.out.push('\\');
+                self.out.push(c);
+            }
+            'x' => self.hex_escape()?,
+            'p' | 'P' => {
+                return Err(format!(
+                    "unicode classes (`\\{c}`) are not supported by this policy build"
+                ));
+            }
+            c if c.is_ascii_punctuation() => self.push_literal(c),
+            c => return Err(format!("invalid escape sequence: `\\{c}`")),
+        }
+        Ok(())
+    }
+
+    fn hex_escape(&mut self) -> Result<(), String> {
+        let digits: String = if self.peek() == Some('{') {
+            self.pos += 1;
+            let mut digits = String::new();
+            loop {
+                match self.next() {
+                    Some('}') => break,
+                    Some(d) if d.is_ascii_hexdigit() => digits.push(d),
+                    _ => return Err("invalid escape sequence: `\\x{`".to_owned()),
+                }
+            }
+            digits
+        } else {
+            let mut digits = String::new();
+            for _ in 0..2 {
+                match self.next() {
+                    Some(d) if d.is_ascii_hexdigit() => digits.push(d),
+                    _ => return Err("invalid escape sequence: `\\x`".to_owned()),
+                }
+            }
+            digits
+        };
+        let value = u32::from_str_radix(&digits, 16)
+            .ok()
+            .filter(|v| char::from_u32(*v).is_some())
+            .ok_or_else(|| format!("invalid escape sequence: `\\x{{{digits}}}`"))?;
+        let _ = write!(self.out, r"\x{{{value:x}}}");
+        Ok(())
+    }
+
+    /// A bracket class. Go has no nested classes or set operators, so `[`, `&`, `~` and a
+    /// range-less `-` are plain characters and are escaped for Rust.
+    fn class(&mut self) -> Result<(), String> {
+        self.out.push('[');
+        if self.peek() == Some('^') {
+            self.pos += 1;
+            self.out.push('^');
+        }
+        let mut first = true;
+        loop {
+            let Some(c) = self.next() else {
+                return Err("missing closing ]".to_owned());
+            };
+            if c == ']' && !first {
+                self.out.push(']');
+                return Ok(());
+            }
+            first = false;
+            if c == '[' && self.peek() == Some(':') {
+                if let Some(len) = self.posix_class_len() {
+                    self.out.push('[');
+                    for _ in 0..len {
+                        if let Some(c) = self.next() {
+                            self.out.push(c);
+                        }
+                    }
+                    continue;
+                }
+            }
+            let lo = if c == '\\' {
+                match self.class_escape()? {
+                    Some(lo) => lo,
+                    None => continue,
+                }
+            } else {
+                c
+            };
+            if self.peek() == Some('-') && self.peek_at(1).is_some_and(|n| n != ']') {
+                self.pos += 1;
+                let hi = match self.next() {
+                    Some('\\') => self
+                        .class_escape()?
+                        .ok_or_else(|| "invalid character class range".to_owned())?,
+                    Some(hi) => hi,
+                    None => return Err("missing closing ]".to_owned()),
+                };
+                if hi < lo {
+                    return Err(format!("invalid character class range: `{lo}-{hi}`"));
+                }
+                self.push_class_char(lo);
+                self.out.push('-');
+                self.push_class_char(hi);
+            } else {
+                self.push_class_char(lo);
+            }
+        }
+    }
+
+    /// Length (after the `[`) of a `[:name:]` POSIX class starting at the cursor, if any.
+    fn posix_class_len(&self) -> Option<usize> {
+        let rest: String = self.chars[self.pos..].iter().take(12).collect();
+        let end = rest.find(":]")?;
+        let name = rest.get(1..end)?.trim_start_matches('^');
+        const NAMES: [&str; 14] = [
+            "alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print",
+            "punct", "space", "upper", "word", "xdigit",
+        ];
+        NAMES
+            .contains(&name)
+            .then(|| rest[..end + 2].chars().count())
+    }
+
+    /// An escape inside a class: a Perl class is written out (returns `None`), anything else
+    /// yields the character it stands for.
+    fn class_escape(&mut self) -> Result<Option<char>, String> {
+        let Some(c) = self.next() else {
+            return Err("missing closing ]".to_owned());
+        };
+        let perl = match c {
+            'd' => Some((DIGIT, false)),
+            'D' => Some((DIGIT, true)),
+            'w' => Some((WORD, false)),
+            'W' => Some((WORD, true)),
+            's' => Some((SPACE, false)),
+            'S' => Some((SPACE, true)),
+            _ => None,
+        };
+        if let Some((set, negated)) = perl {
+            if negated {
+                // Rust unions a nested class into the outer one.
+                write_class(&mut self.out, set, true);
+            } else {
+                self.out.push_str(set);
+            }
+            return Ok(None);
+        }
+        let literal = match c {
+            'a' => '\u{7}',
+            'f' => '\u{c}',
+            't' => '\t',
+            'n' => '\n',
+            'r' => '\r',
+            'v' => '\u{b}',
+            'x' | '0'..='7' => {
+                let mark = self.out.len();
+                self.common_escape(c)?;
+                let text = self.out.split_off(mark);
+                let hex = text.trim_start_matches(r"\x{").trim_end_matches('}');
+                return u32::from_str_radix(hex, 16)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .map(Some)
+                    .ok_or_else(|| "invalid escape sequence".to_owned());
+            }
+            c if c.is_ascii_punctuation() => c,
+            'p' | 'P' => {
+                return Err(format!(
+                    "unicode classes (`\\{c}`) are not supported by this policy build"
+                ));
+            }
+            c => return Err(format!("invalid escape sequence: `\\{c}`")),
+        };
+        Ok(Some(literal))
+    }
+
+    fn push_class_char(&mut self, c: char) {
+        if c.is_ascii_punctuation() || c.is_ascii_whitespace() {
+            let _ = write!(self.out, r"\x{{{:x}}}", u32::from(c));
+        } else {
+            self.out.push(c);
+        }
+    }
+}
+
+fn write_class(out: &mut String, set: &str, negated: bool) {
+    out.push('[');
+    if negated {
+        out.push('^');
+    }
+    out.push_str(set);
+    out.push(']');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(p: &str, s: &str) -> bool {
+        Re2::new(p).unwrap().is_match(s)
+    }
+
+    #[test]
+    fn perl_classes_are_ascii() {
+        assert!(m(r"^\d+$", "123"));
+        assert!(!m(r"^\d+$", "١٢٣"));
+        assert!(!m(r"^\w+$", "héllo"));
+        assert!(m(r"^\W$", "é"));
+        assert!(m(r"^[\d\s]+$", "1 2\t3"));
+        assert!(m(r"^[^\D]+$", "42"));
+        assert!(m(r"^\S+$", "é"));
+        assert!(m(r"\bfoo\b", "a foo b"));
+        assert!(m(r"\bfoo", "éfoo"));
+    }
+
+    #[test]
+    fn anchors_follow_go() {
+        assert!(!m("^[a-z]+$", "hello\n"));
+        assert!(m("ell", "hello"));
+        assert!(m("(?i)HELLO", "hello"));
+        assert!(m(r"\Ahi\z", "hi"));
+    }
+
+    #[test]
+    fn class_set_operators_are_plain_characters() {
+        assert!(m("^[a&&b]+$", "a&b"));
+        assert!(m("^[a~~]+$", "~"));
+        assert!(m("^[[a]+$", "[a"));
+        assert!(m("^[a-]+$", "a-"));
+        assert!(m(r"^[\-x]+$", "-x"));
+        assert!(m("^[[:digit:]]+$", "12"));
+    }
+
+    #[test]
+    fn go_literals_and_octal() {
+        assert!(m(r"\<a\>", "<a>"));
+        assert!(m(r"a{,2}", "a{,2}"));
+        assert!(m(r"x{", "x{"));
+        assert!(m(r"\101", "A"));
+        assert!(m(r"\Qa.b\E", "a.b"));
+        assert!(!m(r"\Qa.b\E", "axb"));
+    }
+
+    #[test]
+    fn invalid_patterns_are_rejected() {
+        for p in [
+            "(", "[a", r"\1", "a{1001}", "a{2,1}", "(?x)a", r"\pL", r"\", "*a", "a**", "a*?+",
+            "a{2}*",
+        ] {
+            assert!(Re2::new(p).is_err(), "{p} must be rejected");
+        }
+        assert!(Re2::new("a{1000}").is_ok());
+        assert!(Re2::new("a*?b+?c??").is_ok());
+        let err = Re2::new("(ab").unwrap_err();
+        assert!(!err.contains('\n'), "{err}");
+    }
+}

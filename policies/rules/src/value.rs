@@ -1,0 +1,244 @@
+//! Rego value semantics over `serde_json::Value`.
+//!
+//! The rules are written against the contract's vocabulary (§3): *absent*, *present*, *truthy*,
+//! `iter`, `count`, `eq` and OPA's total order. Modelling them here, once, keeps every rule a
+//! direct transcription of its table row, and keeps `null` (truthy in Rego) from being confused
+//! with "absent" (falsy).
+
+use std::cmp::Ordering;
+
+use serde_json::{Map, Number, Value};
+
+/// Looks `key` up in `v`; anything that is not an object has no members (absent).
+pub fn get<'a>(v: Option<&'a Value>, key: &str) -> Option<&'a Value> {
+    match v {
+        Some(Value::Object(map)) => map.get(key),
+        _ => None,
+    }
+}
+
+/// Follows a path of object keys; a step through a non-object is absent.
+pub fn path<'a>(v: Option<&'a Value>, keys: &[&str]) -> Option<&'a Value> {
+    keys.iter().try_fold(v?, |cur, key| get(Some(cur), key))
+}
+
+/// Rego truthiness: present and not `false`. `null`, `0`, `""`, `[]` and `{}` are truthy.
+pub fn truthy(v: Option<&Value>) -> bool {
+    !matches!(v, None | Some(Value::Bool(false)))
+}
+
+/// The elements of an array or the values of an object; nothing for any other value.
+pub fn iter<'a>(v: Option<&'a Value>) -> Box<dyn Iterator<Item = &'a Value> + 'a> {
+    match v {
+        Some(Value::Array(items)) => Box::new(items.iter()),
+        Some(Value::Object(map)) => Box::new(map.values()),
+        _ => Box::new(std::iter::empty()),
+    }
+}
+
+/// Rego `count`: code points of a string, elements of an array, keys of an object.
+pub fn count(v: Option<&Value>) -> Option<usize> {
+    match v? {
+        Value::String(s) => Some(s.chars().count()),
+        Value::Array(items) => Some(items.len()),
+        Value::Object(map) => Some(map.len()),
+        _ => None,
+    }
+}
+
+/// The string value, when `v` is a present string.
+pub fn as_str(v: Option<&Value>) -> Option<&str> {
+    v.and_then(Value::as_str)
+}
+
+/// JSON equality with numeric comparison of numbers (`1 == 1.0`); absent equals nothing.
+pub fn eq(a: Option<&Value>, b: &Value) -> bool {
+    a.is_some_and(|a| compare(a, b) == Ordering::Equal)
+}
+
+/// `a ≤ b` in OPA's total order; false when either side is absent.
+pub fn le(a: Option<&Value>, b: Option<&Value>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => compare(a, b) != Ordering::Greater,
+        _ => false,
+    }
+}
+
+fn type_rank(v: &Value) -> u8 {
+    match v {
+        Value::Null => 0,
+        Value::Bool(_) => 1,
+        Value::Number(_) => 2,
+        Value::String(_) => 3,
+        Value::Array(_) => 4,
+        Value::Object(_) => 5,
+    }
+}
+
+/// An exact integer view of a JSON number, when it has one.
+fn as_integer(n: &Number) -> Option<i128> {
+    n.as_i64()
+        .map(i128::from)
+        .or_else(|| n.as_u64().map(i128::from))
+}
+
+fn compare_numbers(a: &Number, b: &Number) -> Ordering {
+    match (as_integer(a), as_integer(b)) {
+        (Some(a), Some(b)) => a.cmp(&b),
+        _ => {
+            let a = a.as_f64().unwrap_or(f64::NAN);
+            let b = b.as_f64().unwrap_or(f64::NAN);
+            a.partial_cmp(&b).unwrap_or(Ordering::Equal)
+        }
+    }
+}
+
+fn compare_objects(a: &Map<String, Value>, b: &Map<String, Value>) -> Ordering {
+    // Keys are held sorted (serde_json's default map is ordered by key bytes).
+    for ((ka, va), (kb, vb)) in a.iter().zip(b.iter()) {
+        let ord = ka.as_bytes().cmp(kb.as_bytes()).then_with(|| compare(va, vb));
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// OPA's total order over values (contract §4.2): type first, then value.
+pub fn compare(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Bool(a), Value::Bool(b)) => a.cmp(b),
+        (Value::Number(a), Value::Number(b)) => compare_numbers(a, b),
+        (Value::String(a), Value::String(b)) => a.as_bytes().cmp(b.as_bytes()),
+        (Value::Array(a), Value::Array(b)) => {
+            for (x, y) in a.iter().zip(b.iter()) {
+                let ord = compare(x, y);
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+            }
+            a.len().cmp(&b.len())
+        }
+        (Value::Object(a), Value::Object(b)) => compare_objects(a, b),
+        _ => type_rank(a).cmp(&type_rank(b)),
+    }
+}
+
+/// Sorts ascending in OPA's order and removes duplicates, as an OPA set prints.
+pub fn canonicalize(values: &mut Vec<Value>) {
+    values.sort_by(compare);
+    values.dedup_by(|a, b| compare(a, b) == Ordering::Equal);
+}
+
+/// `a − b + 1` for JSON numbers, exact on integers (u64 inputs fit in `i128`).
+pub fn excess_plus_one(a: Option<&Value>, b: Option<&Value>) -> Option<Value> {
+    let (Some(Value::Number(a)), Some(Value::Number(b))) = (a, b) else {
+        return None;
+    };
+    if let (Some(a), Some(b)) = (as_integer(a), as_integer(b)) {
+        return Some(integer_value(a - b + 1));
+    }
+    let value = a.as_f64()? - b.as_f64()? + 1.0;
+    if value.fract() == 0.0 && value.abs() < 9.0e15 {
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "integral and below 2^53, so the conversion is exact"
+        )]
+        return Some(integer_value(value as i128));
+    }
+    Number::from_f64(value).map(Value::Number)
+}
+
+fn integer_value(n: i128) -> Value {
+    if let Ok(n) = i64::try_from(n) {
+        Value::from(n)
+    } else if let Ok(n) = u64::try_from(n) {
+        Value::from(n)
+    } else {
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "beyond 64 bits JSON tools read numbers as floats anyway"
+        )]
+        Number::from_f64(n as f64).map_or(Value::Null, Value::Number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn truthiness_follows_rego() {
+        for v in [json!(null), json!(0), json!(""), json!([]), json!({}), json!(true)] {
+            assert!(truthy(Some(&v)), "{v} must be truthy");
+        }
+        assert!(!truthy(Some(&json!(false))));
+        assert!(!truthy(None));
+    }
+
+    #[test]
+    fn order_is_type_first_then_value() {
+        let mut values = vec![
+            json!({"msg": "b"}),
+            json!("a"),
+            json!({"code": "x", "msg": "z"}),
+            json!(2),
+            json!(1.5),
+            json!(null),
+            json!([1]),
+            json!(true),
+            json!(false),
+            json!("a"),
+        ];
+        canonicalize(&mut values);
+        assert_eq!(
+            values,
+            vec![
+                json!(null),
+                json!(false),
+                json!(true),
+                json!(1.5),
+                json!(2),
+                json!("a"),
+                json!([1]),
+                json!({"code": "x", "msg": "z"}),
+                json!({"msg": "b"}),
+            ]
+        );
+    }
+
+    #[test]
+    fn numbers_compare_numerically_and_exactly() {
+        assert_eq!(compare(&json!(1), &json!(1.0)), Ordering::Equal);
+        assert_eq!(
+            compare(&json!(u64::MAX), &json!(u64::MAX - 1)),
+            Ordering::Greater
+        );
+        assert!(le(Some(&json!(3)), Some(&json!("a"))));
+        assert!(!le(Some(&json!("a")), Some(&json!(3))));
+        assert!(!le(None, Some(&json!(3))));
+    }
+
+    #[test]
+    fn excess_is_exact_for_u64() {
+        assert_eq!(
+            excess_plus_one(Some(&json!(u64::MAX)), Some(&json!(1))),
+            Some(json!(u64::MAX))
+        );
+        assert_eq!(excess_plus_one(Some(&json!(10)), Some(&json!(3))), Some(json!(8)));
+        assert_eq!(excess_plus_one(Some(&json!("10")), Some(&json!(3))), None);
+    }
+
+    #[test]
+    fn paths_through_non_objects_are_absent() {
+        let v = json!({"a": {"b": [1]}, "n": null});
+        assert_eq!(path(Some(&v), &["a", "b"]), Some(&json!([1])));
+        assert_eq!(path(Some(&v), &["a", "b", "c"]), None);
+        assert_eq!(path(Some(&v), &["n", "x"]), None);
+        assert_eq!(count(Some(&json!("héllo"))), Some(5));
+        assert_eq!(count(Some(&json!(5))), None);
+    }
+}
