@@ -6,8 +6,12 @@
 //! hope the two dialects agree, patterns are translated token by token into Rust syntax with the
 //! Go meaning, and anything Go rejects (or that we cannot express) is a load error.
 //!
-//! Known limit: Unicode classes (`\pL`, `\p{Greek}`) are rejected at load. Their tables would
-//! not fit the two 64 KiB pages that `policy.wasm` is allowed to declare (contract §13.1).
+//! `policy.wasm` may declare at most two 64 KiB pages of memory (contract §13.1), which rules
+//! out the regex crate's Unicode tables. So:
+//! - `(?i)` is applied here: each cased letter becomes a class of its case variants (ASCII
+//!   exactly; other letters through their single-character upper and lower case, which covers
+//!   simple case folding except a few three-member orbits such as `k`/`K`/Kelvin sign).
+//! - Unicode classes (`\pL`, `\p{Greek}`) are rejected at load with a clear error.
 
 use std::fmt::Write as _;
 
@@ -65,6 +69,8 @@ fn translate(pattern: &str) -> Result<String, String> {
         chars: pattern.chars().collect(),
         pos: 0,
         out: String::with_capacity(pattern.len() + 16),
+        fold: false,
+        groups: Vec::new(),
     };
     t.run()?;
     Ok(t.out)
@@ -74,6 +80,25 @@ struct Translator {
     chars: Vec<char>,
     pos: usize,
     out: String,
+    /// Whether `(?i)` is in force at the cursor.
+    fold: bool,
+    /// The `fold` state to restore at each open group's `)`.
+    groups: Vec<bool>,
+}
+
+/// The case variants of `c`, itself first; a single element when it has none.
+fn case_variants(c: char) -> Vec<char> {
+    let mut variants = vec![c];
+    let mut single = |mut it: std::iter::Peekable<std::vec::IntoIter<char>>| {
+        if let (Some(v), None) = (it.next(), it.peek()) {
+            if !variants.contains(&v) {
+                variants.push(v);
+            }
+        }
+    };
+    single(c.to_lowercase().collect::<Vec<_>>().into_iter().peekable());
+    single(c.to_uppercase().collect::<Vec<_>>().into_iter().peekable());
+    variants
 }
 
 impl Translator {
@@ -91,9 +116,19 @@ impl Translator {
         Some(c)
     }
 
+    /// Emits a literal character, as a class of its case variants under `(?i)`.
     fn push_literal(&mut self, c: char) {
-        let mut buf = [0u8; 4];
-        self.out.push_str(&regex::escape(c.encode_utf8(&mut buf)));
+        let variants = if self.fold { case_variants(c) } else { vec![c] };
+        if let [only] = variants[..] {
+            let mut buf = [0u8; 4];
+            self.out.push_str(&regex::escape(only.encode_utf8(&mut buf)));
+        } else {
+            self.out.push('[');
+            for v in variants {
+                self.push_class_char(v);
+            }
+            self.out.push(']');
+        }
     }
 
     fn run(&mut self) -> Result<(), String> {
@@ -113,10 +148,19 @@ impl Translator {
                     self.group_open()?;
                     false
                 }
+                ')' => {
+                    self.fold = self.groups.pop().unwrap_or(self.fold);
+                    self.out.push(')');
+                    false
+                }
                 '{' => self.repeat_or_literal()?,
                 '*' | '+' | '?' => {
                     self.out.push(c);
                     true
+                }
+                c if c.is_alphanumeric() => {
+                    self.push_literal(c);
+                    false
                 }
                 _ => {
                     self.out.push(c);
@@ -137,30 +181,43 @@ impl Translator {
         Ok(())
     }
 
-    /// `(?flags)` and `(?flags:` accept only Go's flags; named groups pass through.
+    /// `(?flags)` and `(?flags:` accept only Go's flags; named groups pass through. The `i`
+    /// flag is tracked here rather than passed on (see the module docs).
     fn group_open(&mut self) -> Result<(), String> {
-        self.out.push('(');
-        if self.peek() != Some('?') {
+        if self.peek() != Some('?') || matches!(self.peek_at(1), Some('P' | '<' | ':')) {
+            self.groups.push(self.fold);
+            self.out.push('(');
             return Ok(());
         }
-        match self.peek_at(1) {
-            Some('P' | '<') => return Ok(()),
-            Some(':') => return Ok(()),
-            _ => {}
-        }
-        self.out.push('?');
         self.pos += 1;
-        while let Some(c) = self.next() {
+        let mut flags = String::new();
+        let mut negated = false;
+        let mut fold = self.fold;
+        loop {
+            let Some(c) = self.next() else {
+                return Err("missing closing )".to_owned());
+            };
             match c {
-                'i' | 'm' | 's' | 'U' | '-' => self.out.push(c),
+                'i' => fold = !negated,
+                'm' | 's' | 'U' => flags.push(c),
+                '-' if !negated => {
+                    negated = true;
+                    flags.push(c);
+                }
                 ')' | ':' => {
-                    self.out.push(c);
+                    let flags = flags.trim_end_matches('-');
+                    if c == ':' {
+                        self.groups.push(self.fold);
+                        let _ = write!(self.out, "(?{flags}:");
+                    } else if !flags.is_empty() {
+                        let _ = write!(self.out, "(?{flags})");
+                    }
+                    self.fold = fold;
                     return Ok(());
                 }
                 _ => return Err(format!("invalid or unsupported perl syntax: `(?{c}`")),
             }
         }
-        Err("missing closing )".to_owned())
     }
 
     /// Go reads `{` as a literal unless it starts a valid `{n}`, `{n,}` or `{n,m}`; returns
@@ -236,73 +293,70 @@ impl Translator {
         Ok(())
     }
 
-    /// Escapes that mean the same inside and outside a class.
+    /// Escapes outside a class that are not Perl classes or anchors.
     fn common_escape(&mut self, c: char) -> Result<(), String> {
         match c {
-            '0'..='7' => {
-                // Go: `\0`..`\7` start an octal code of up to three digits, but a lone
-                // non-zero digit would be a backreference, which RE2 does not support.
-                let mut value = c.to_digit(8).unwrap_or(0);
-                let mut digits = 1;
-                while digits < 3 {
-                    match self.peek().and_then(|d| d.to_digit(8)) {
-                        Some(d) => {
-                            value = value * 8 + d;
-                            digits += 1;
-                            self.pos += 1;
-                        }
-                        None => break,
-                    }
-                }
-                if c != '0' && digits == 1 {
-                    return Err(format!("invalid escape sequence: `\\{c}`"));
-                }
-                let _ = write!(self.out, r"\x{{{value:x}}}");
-            }
             'a' | 'f' | 't' | 'n' | 'r' | 'v' => {
                 self.out.push('\\');
                 self.out.push(c);
             }
-            'x' => self.hex_escape()?,
-            'p' | 'P' => {
-                return Err(format!(
-                    "unicode classes (`\\{c}`) are not supported by this policy build"
-                ));
+            'x' | '0'..='7' => {
+                let ch = self.numeric_escape(c)?;
+                self.push_literal(ch);
             }
+            'p' | 'P' => return Err(unicode_class_error(c)),
             c if c.is_ascii_punctuation() => self.push_literal(c),
             c => return Err(format!("invalid escape sequence: `\\{c}`")),
         }
         Ok(())
     }
 
-    fn hex_escape(&mut self) -> Result<(), String> {
-        let digits: String = if self.peek() == Some('{') {
+    /// `\x41`, `\x{10FFFF}` and Go's octal `\0`, `\012`; a lone `\1`–`\7` would be a
+    /// backreference, which RE2 does not support.
+    fn numeric_escape(&mut self, c: char) -> Result<char, String> {
+        let value = if c == 'x' {
+            self.hex_digits()?
+        } else {
+            let mut value = c.to_digit(8).unwrap_or(0);
+            let mut digits = 1;
+            while digits < 3 {
+                match self.peek().and_then(|d| d.to_digit(8)) {
+                    Some(d) => {
+                        value = value * 8 + d;
+                        digits += 1;
+                        self.pos += 1;
+                    }
+                    None => break,
+                }
+            }
+            if c != '0' && digits == 1 {
+                return Err(format!("invalid escape sequence: `\\{c}`"));
+            }
+            value
+        };
+        char::from_u32(value).ok_or_else(|| format!("invalid escape sequence: `\\x{{{value:x}}}`"))
+    }
+
+    fn hex_digits(&mut self) -> Result<u32, String> {
+        let mut digits = String::new();
+        if self.peek() == Some('{') {
             self.pos += 1;
-            let mut digits = String::new();
             loop {
                 match self.next() {
-                    Some('}') => break,
-                    Some(d) if d.is_ascii_hexdigit() => digits.push(d),
+                    Some('}') if !digits.is_empty() => break,
+                    Some(d) if d.is_ascii_hexdigit() && digits.len() < 8 => digits.push(d),
                     _ => return Err("invalid escape sequence: `\\x{`".to_owned()),
                 }
             }
-            digits
         } else {
-            let mut digits = String::new();
             for _ in 0..2 {
                 match self.next() {
                     Some(d) if d.is_ascii_hexdigit() => digits.push(d),
                     _ => return Err("invalid escape sequence: `\\x`".to_owned()),
                 }
             }
-            digits
-        };
-        let value = u32::from_str_radix(&digits, 16)
-            .ok()
-            .filter(|v| char::from_u32(*v).is_some())
-            .ok_or_else(|| format!("invalid escape sequence: `\\x{{{digits}}}`"))?;
-        let _ = write!(self.out, r"\x{{{value:x}}}");
-        Ok(())
+        }
+        u32::from_str_radix(&digits, 16).map_err(|_| "invalid escape sequence: `\\x`".to_owned())
     }
 
     /// A bracket class. Go has no nested classes or set operators, so `[`, `&`, `~` and a
@@ -325,12 +379,16 @@ impl Translator {
             first = false;
             if c == '[' && self.peek() == Some(':') {
                 if let Some(len) = self.posix_class_len() {
+                    let name: String = self.chars[self.pos..self.pos + len].iter().collect();
+                    self.pos += len;
+                    // Under `(?i)` Go folds `[:lower:]` and `[:upper:]` into all letters.
+                    let name = match name.as_str() {
+                        ":lower:]" | ":upper:]" if self.fold => ":alpha:]",
+                        ":^lower:]" | ":^upper:]" if self.fold => ":^alpha:]",
+                        other => other,
+                    };
                     self.out.push('[');
-                    for _ in 0..len {
-                        if let Some(c) = self.next() {
-                            self.out.push(c);
-                        }
-                    }
+                    self.out.push_str(name);
                     continue;
                 }
             }
@@ -357,6 +415,13 @@ impl Translator {
                 self.push_class_char(lo);
                 self.out.push('-');
                 self.push_class_char(hi);
+                if self.fold {
+                    self.push_range_variants(lo, hi);
+                }
+            } else if self.fold {
+                for v in case_variants(lo) {
+                    self.push_class_char(v);
+                }
             } else {
                 self.push_class_char(lo);
             }
@@ -408,26 +473,36 @@ impl Translator {
             'n' => '\n',
             'r' => '\r',
             'v' => '\u{b}',
-            'x' | '0'..='7' => {
-                let mark = self.out.len();
-                self.common_escape(c)?;
-                let text = self.out.split_off(mark);
-                let hex = text.trim_start_matches(r"\x{").trim_end_matches('}');
-                return u32::from_str_radix(hex, 16)
-                    .ok()
-                    .and_then(char::from_u32)
-                    .map(Some)
-                    .ok_or_else(|| "invalid escape sequence".to_owned());
-            }
+            'x' | '0'..='7' => self.numeric_escape(c)?,
             c if c.is_ascii_punctuation() => c,
-            'p' | 'P' => {
-                return Err(format!(
-                    "unicode classes (`\\{c}`) are not supported by this policy build"
-                ));
-            }
+            'p' | 'P' => return Err(unicode_class_error(c)),
             c => return Err(format!("invalid escape sequence: `\\{c}`")),
         };
         Ok(Some(literal))
+    }
+
+    /// Adds the case variants of a class range under `(?i)`: ASCII letters exactly, other
+    /// ranges character by character when they are small enough to enumerate.
+    fn push_range_variants(&mut self, lo: char, hi: char) {
+        for (a, z, shift) in [('a', 'z', -32i32), ('A', 'Z', 32)] {
+            let (from, to) = (lo.max(a), hi.min(z));
+            if from <= to {
+                let moved = |c: char| char::from_u32(u32::from(c).wrapping_add_signed(shift));
+                if let (Some(from), Some(to)) = (moved(from), moved(to)) {
+                    self.push_class_char(from);
+                    self.out.push('-');
+                    self.push_class_char(to);
+                }
+            }
+        }
+        let (lo, hi) = (u32::from(lo).max(0x80), u32::from(hi));
+        if lo <= hi && hi - lo <= 1024 {
+            for c in (lo..=hi).filter_map(char::from_u32) {
+                for v in case_variants(c).into_iter().skip(1) {
+                    self.push_class_char(v);
+                }
+            }
+        }
     }
 
     fn push_class_char(&mut self, c: char) {
@@ -437,6 +512,10 @@ impl Translator {
             self.out.push(c);
         }
     }
+}
+
+fn unicode_class_error(c: char) -> String {
+    format!("unicode classes (`\\{c}`) are not supported by this policy build")
 }
 
 fn write_class(out: &mut String, set: &str, negated: bool) {
@@ -474,6 +553,18 @@ mod tests {
         assert!(!m("^[a-z]+$", "hello\n"));
         assert!(m("ell", "hello"));
         assert!(m("(?i)HELLO", "hello"));
+        assert!(m("(?i:[a-c]x)y", "BXy"));
+        assert!(!m("(?i:a)b", "aB"));
+        assert!(m("a(?i)b(?-i)c", "aBc"));
+        assert!(!m("a(?i)b(?-i)c", "aBC"));
+        assert!(m("(?i)é", "É"));
+        assert!(m("(?i)[é-ê]", "Ê"));
+        assert!(m("(?i)[[:lower:]]", "Q"));
+        assert!(m("(?i)[^a]", "b"));
+        assert!(!m("(?i)[^a]", "A"));
+        assert!(m(r"(?i)\x41", "a"));
+        assert!(m("(?im)^B$", "a\nb"));
+        assert!(m("(?s:.)", "\n"));
         assert!(m(r"\Ahi\z", "hi"));
     }
 

@@ -1,0 +1,133 @@
+//! `policy-test`: runs fixture suites across engines and evaluates single inputs.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use policy_host::{
+    engine,
+    fixtures::FIXTURE_SERVER_NAME,
+    merge, runner,
+};
+use policy_rules::Entrypoint;
+use serde_json::Value;
+
+#[derive(Parser)]
+#[command(name = "policy-test", version, about = "Test and run the MAS policy bundle")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run fixture suites on several engines and cross-check them.
+    Test {
+        /// Fixture files or folders (default: tests/cases).
+        paths: Vec<PathBuf>,
+        /// Engines to run, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "native,opa")]
+        engine: Vec<String>,
+    },
+    /// Evaluate one entrypoint on one input.
+    Eval {
+        /// The entrypoint, e.g. `register/violation`.
+        entrypoint: String,
+        /// The input JSON file.
+        #[arg(long)]
+        input: PathBuf,
+        /// Policy data JSON, merged over the MAS base data like `policy.data`.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The homeserver name in the base data (`matrix.homeserver`).
+        #[arg(long, default_value = FIXTURE_SERVER_NAME)]
+        server_name: String,
+        /// The engine to evaluate with.
+        #[arg(long, default_value = "native")]
+        engine: String,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Test { paths, engine } => test(paths, &engine),
+        Command::Eval {
+            entrypoint,
+            input,
+            data,
+            server_name,
+            engine,
+        } => eval(&entrypoint, &input, data.as_deref(), &server_name, &engine),
+    }
+}
+
+fn test(paths: Vec<PathBuf>, names: &[String]) -> anyhow::Result<ExitCode> {
+    let paths = if paths.is_empty() {
+        vec![PathBuf::from("tests/cases")]
+    } else {
+        paths
+    };
+    let engines = names
+        .iter()
+        .map(|n| engine::by_name(n.trim()))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    println!(
+        "engines: {}",
+        engines.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+    );
+    let report = runner::run(&paths, &engines, |case| match &case.failure {
+        None => println!("ok   {}", case.label),
+        Some(why) => {
+            println!("FAIL {}", case.label);
+            for line in why.lines() {
+                println!("     {line}");
+            }
+        }
+    });
+    println!("{} passed, {} failed", report.passed(), report.failed());
+    Ok(if report.failed() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn read_json(path: &std::path::Path) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))
+}
+
+fn eval(
+    entrypoint: &str,
+    input: &std::path::Path,
+    data: Option<&std::path::Path>,
+    server_name: &str,
+    engine: &str,
+) -> anyhow::Result<ExitCode> {
+    let Some(entrypoint) = Entrypoint::from_name(entrypoint) else {
+        bail!(
+            "unknown entrypoint `{entrypoint}`; expected one of: {}",
+            Entrypoint::ALL.map(Entrypoint::name).join(", ")
+        );
+    };
+    let input = read_json(input)?;
+    let policy_data = data.map(read_json).transpose()?.unwrap_or_else(merge::empty);
+    let data = merge::merge(merge::base(server_name), policy_data)
+        .map_err(|e| anyhow::anyhow!("invalid policy data: {e}"))?;
+    let engine = engine::by_name(engine)?;
+    let mut policy = engine.load(&data)?;
+    let violations = policy.evaluate(entrypoint, Some(&input))?;
+    println!("{}", Value::Array(violations));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,107 @@
+//! One trait over every way of evaluating the policy.
+//!
+//! The differential runner, the CLI and the benchmarks only see [`Engine`]: an engine loads a
+//! data document into a [`LoadedPolicy`], which then evaluates inputs. Each engine decides
+//! what "load" costs; the `opa` engine, for one, re-instantiates per request as MAS does.
+//! Every failure is an [`EvalError`], and callers treat any error as a deny (fail closed).
+
+pub mod native;
+pub mod opa;
+
+use std::fmt;
+
+use policy_rules::Entrypoint;
+use serde_json::Value;
+
+/// Why an engine produced no decision. Callers must deny.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvalError {
+    /// The policy data was refused at load (invalid regex, CIDR, `server_name`, …).
+    Data(String),
+    /// The engine failed: a trap, an abort, a result of the wrong shape.
+    Engine(String),
+}
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EvalError::Data(msg) => write!(f, "policy data refused: {msg}"),
+            EvalError::Engine(msg) => write!(f, "evaluation failed: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for EvalError {}
+
+/// A policy engine.
+pub trait Engine {
+    /// The engine's name on the command line (`native`, `opa`, …).
+    fn name(&self) -> &'static str;
+
+    /// Loads (validates and compiles) a merged data document.
+    ///
+    /// # Errors
+    ///
+    /// [`EvalError::Data`] when the data is refused; [`EvalError::Engine`] when the engine
+    /// itself fails.
+    fn load(&self, data: &Value) -> Result<Box<dyn LoadedPolicy + '_>, EvalError>;
+}
+
+/// A policy with its data loaded, ready to evaluate inputs.
+pub trait LoadedPolicy {
+    /// Evaluates one entrypoint; `None` is no input document.
+    ///
+    /// # Errors
+    ///
+    /// Any engine failure. The decision is then a deny.
+    fn evaluate(
+        &mut self,
+        entrypoint: Entrypoint,
+        input: Option<&Value>,
+    ) -> Result<Vec<Value>, EvalError>;
+}
+
+/// The engines this build can run, by name.
+pub const ENGINE_NAMES: [&str; 2] = ["native", "opa"];
+
+/// Creates an engine by name.
+///
+/// # Errors
+///
+/// An unknown name, or an engine that cannot start (for example a module that fails to
+/// compile).
+pub fn by_name(name: &str) -> anyhow::Result<Box<dyn Engine>> {
+    match name {
+        "native" => Ok(Box::new(native::NativeEngine)),
+        "opa" => Ok(Box::new(opa::OpaEngine::new(opa::Mode::PerRequest)?)),
+        other => anyhow::bail!(
+            "unknown engine `{other}`; expected one of: {}",
+            ENGINE_NAMES.join(", ")
+        ),
+    }
+}
+
+/// Reads the violation array out of an OPA result document, `[{"result": V}]`, rejecting
+/// every other shape as MAS does.
+///
+/// # Errors
+///
+/// [`EvalError::Engine`] when the document is not exactly one result holding an array.
+pub fn violations_from_result_set(document: Value) -> Result<Vec<Value>, EvalError> {
+    let Value::Array(mut results) = document else {
+        return Err(EvalError::Engine("result set is not an array".to_owned()));
+    };
+    if results.len() != 1 {
+        return Err(EvalError::Engine(format!(
+            "expected exactly one result, got {}",
+            results.len()
+        )));
+    }
+    match results.pop() {
+        Some(Value::Object(mut entry)) => match entry.remove("result") {
+            Some(Value::Array(violations)) => Ok(violations),
+            _ => Err(EvalError::Engine("result is not an array".to_owned())),
+        },
+        _ => Err(EvalError::Engine("result entry is not an object".to_owned())),
+    }
+}

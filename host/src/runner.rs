@@ -1,0 +1,183 @@
+//! The differential fixture runner.
+//!
+//! Each case runs on every selected engine. A case passes only when every engine meets the
+//! expectation *and* all engines agree with each other; a disagreement is reported with each
+//! engine's output. Outputs must also already be in OPA's canonical order (decision D4).
+
+use std::path::PathBuf;
+
+use policy_rules::value::canonicalize;
+use serde_json::Value;
+
+use crate::{
+    engine::{Engine, EvalError},
+    fixtures::{self, Case, Expectation, Suite},
+};
+
+/// The outcome of one case.
+#[derive(Debug)]
+pub struct CaseReport {
+    /// `file::case`.
+    pub label: String,
+    /// Why it failed, one finding per line; `None` when it passed.
+    pub failure: Option<String>,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    /// Every case, in order.
+    pub cases: Vec<CaseReport>,
+}
+
+impl RunReport {
+    /// Cases that passed.
+    pub fn passed(&self) -> usize {
+        self.cases.iter().filter(|c| c.failure.is_none()).count()
+    }
+
+    /// Cases that failed.
+    pub fn failed(&self) -> usize {
+        self.cases.len() - self.passed()
+    }
+}
+
+fn render(result: &Result<Vec<Value>, EvalError>) -> String {
+    match result {
+        Ok(v) => Value::Array(v.clone()).to_string(),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+fn name_of(v: &Value) -> String {
+    v.get("code")
+        .or_else(|| v.get("msg"))
+        .map_or_else(|| v.to_string(), |n| n.as_str().map_or_else(|| n.to_string(), str::to_owned))
+}
+
+/// Checks one engine's result against the expectation.
+fn check(expect: &Expectation, result: &Result<Vec<Value>, EvalError>) -> Option<String> {
+    match (expect, result) {
+        (Expectation::Violations(want), Ok(got)) => {
+            let mut want = want.clone();
+            canonicalize(&mut want);
+            (want != *got).then(|| {
+                format!(
+                    "expected {}, got {}",
+                    Value::Array(want),
+                    Value::Array(got.clone())
+                )
+            })
+        }
+        (Expectation::Codes(want), Ok(got)) => {
+            let mut want = want.clone();
+            want.sort();
+            let mut names: Vec<String> = got.iter().map(name_of).collect();
+            names.sort();
+            (want != names).then(|| format!("expected codes {want:?}, got {names:?}"))
+        }
+        (Expectation::DataError(want), Err(EvalError::Data(msg))) => (!msg.contains(want.as_str()))
+            .then(|| format!("expected a data error containing `{want}`, got `{msg}`")),
+        (Expectation::DataError(want), other) => Some(format!(
+            "expected a data error containing `{want}`, got {}",
+            render(other)
+        )),
+        (_, Err(e)) => Some(format!("unexpected error: {e}")),
+    }
+}
+
+/// Results agree when both are the same violations, or both refuse the data with the same
+/// rule's message (engines may wrap the message differently).
+fn agree(a: &Result<Vec<Value>, EvalError>, b: &Result<Vec<Value>, EvalError>) -> bool {
+    match (a, b) {
+        (Ok(a), Ok(b)) => a == b,
+        (Err(EvalError::Data(a)), Err(EvalError::Data(b))) => a.contains(b.as_str()) || b.contains(a.as_str()),
+        _ => false,
+    }
+}
+
+fn evaluate(engine: &dyn Engine, suite: &Suite, case: &Case) -> Result<Vec<Value>, EvalError> {
+    let mut policy = engine.load(&case.data)?;
+    policy.evaluate(suite.entrypoint, case.input.as_ref())
+}
+
+/// Runs one case on every engine.
+fn run_case(engines: &[Box<dyn Engine>], suite: &Suite, case: &Case) -> Option<String> {
+    let results: Vec<_> = engines
+        .iter()
+        .map(|engine| (engine.name(), evaluate(engine.as_ref(), suite, case)))
+        .collect();
+    let mut lines = Vec::new();
+    for (name, result) in &results {
+        if let Some(why) = check(&case.expect, result) {
+            lines.push(format!("[{name}] {why}"));
+        }
+        if let Ok(got) = result {
+            let mut sorted = got.clone();
+            canonicalize(&mut sorted);
+            if sorted != *got {
+                lines.push(format!("[{name}] output is not in canonical order"));
+            }
+        }
+    }
+    if let Some(((first_name, first), rest)) = results.split_first() {
+        for (name, result) in rest {
+            if !agree(first, result) {
+                lines.push(format!(
+                    "engines disagree:\n  {first_name}: {}\n  {name}: {}",
+                    render(first),
+                    render(result)
+                ));
+            }
+        }
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+/// Runs every fixture file under `paths` on `engines`, calling `on_case` as each case ends.
+pub fn run(
+    paths: &[PathBuf],
+    engines: &[Box<dyn Engine>],
+    mut on_case: impl FnMut(&CaseReport),
+) -> RunReport {
+    let mut report = RunReport::default();
+    let mut push = |r: CaseReport, report: &mut RunReport| {
+        on_case(&r);
+        report.cases.push(r);
+    };
+    for root in paths {
+        let files = match fixtures::discover(root) {
+            Ok(files) => files,
+            Err(err) => {
+                push(CaseReport { label: root.display().to_string(), failure: Some(err) }, &mut report);
+                continue;
+            }
+        };
+        for file in files {
+            let suite = match fixtures::load(&file) {
+                Ok(suite) => suite,
+                Err(err) => {
+                    push(CaseReport { label: file.display().to_string(), failure: Some(err) }, &mut report);
+                    continue;
+                }
+            };
+            for (label, err) in &suite.broken {
+                push(
+                    CaseReport {
+                        label: format!("{}::{label}", file.display()),
+                        failure: Some(format!("invalid case: {err}")),
+                    },
+                    &mut report,
+                );
+            }
+            for case in &suite.cases {
+                let failure = run_case(engines, &suite, case);
+                push(
+                    CaseReport { label: format!("{}::{}", file.display(), case.name), failure },
+                    &mut report,
+                );
+            }
+        }
+    }
+    report
+}

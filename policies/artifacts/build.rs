@@ -1,0 +1,122 @@
+//! Builds `policy.wasm` from the rules, so that a fresh clone needs no manual step.
+//!
+//! A nested `cargo build --target wasm32-unknown-unknown` compiles `policy-opa-abi` with the
+//! `wasm` profile into its own target directory (`target/wasm`): the outer cargo holds the
+//! lock on the main one, so sharing it would deadlock. The linked module then gets its ABI
+//! version globals (see `build/postlink.rs`) and lands at `target/wasm/policy.wasm`.
+
+#[path = "build/postlink.rs"]
+mod postlink;
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::{Command, exit},
+};
+
+/// OPA Wasm ABI version this module implements.
+const ABI: [(&str, i32); 2] = [("opa_wasm_abi_version", 1), ("opa_wasm_abi_minor_version", 3)];
+
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    exit(1);
+}
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let root = manifest_dir
+        .ancestors()
+        .nth(2)
+        .unwrap_or_else(|| fail("cannot find the workspace root"))
+        .to_path_buf();
+    for watched in [
+        "policies/rules/src",
+        "policies/rules/Cargo.toml",
+        "policies/opa-abi/src",
+        "policies/opa-abi/Cargo.toml",
+        "policies/opa-abi/build.rs",
+        "Cargo.toml",
+        "Cargo.lock",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    println!("cargo:rerun-if-changed=build/postlink.rs");
+
+    check_wasm_target();
+
+    let target_root = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let target_root = if target_root.is_absolute() {
+        target_root
+    } else {
+        root.join(target_root)
+    };
+    let wasm_target_dir = target_root.join("wasm");
+    build_module(&root, &wasm_target_dir);
+
+    let linked = wasm_target_dir.join("wasm32-unknown-unknown/wasm/policy_opa_abi.wasm");
+    let wasm = std::fs::read(&linked)
+        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", linked.display())));
+    let wasm = postlink::add_exported_globals(&wasm, &ABI)
+        .unwrap_or_else(|e| fail(&format!("post-link step failed: {e}")));
+    let out = wasm_target_dir.join("policy.wasm");
+    std::fs::write(&out, &wasm)
+        .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", out.display())));
+    println!("cargo:rustc-env=POLICY_WASM_PATH={}", out.display());
+}
+
+/// Fails with one line naming the `rustup` command when the wasm target is missing.
+fn check_wasm_target() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| PathBuf::from(s.trim()));
+    let installed = sysroot.is_some_and(|root| {
+        root.join("lib/rustlib/wasm32-unknown-unknown/lib")
+            .is_dir()
+    });
+    if !installed {
+        fail(
+            "the wasm32-unknown-unknown target is not installed; run `rustup target add wasm32-unknown-unknown`",
+        );
+    }
+}
+
+fn build_module(root: &Path, target_dir: &Path) {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(root)
+        .args([
+            "build",
+            "--package",
+            "policy-opa-abi",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--profile",
+            "wasm",
+        ])
+        .arg("--target-dir")
+        .arg(target_dir);
+    // The outer build's flags, wrappers and target settings are not meant for this build.
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_MAKEFLAGS",
+        "MAKEFLAGS",
+        "MFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| fail(&format!("cannot run cargo for policy.wasm: {e}")));
+    if !status.success() {
+        fail("building policy.wasm failed (see the cargo output above)");
+    }
+}

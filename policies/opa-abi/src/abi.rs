@@ -1,0 +1,399 @@
+//! The exported OPA ABI functions (contract §13.4–§13.6).
+//!
+//! Value addresses point at leaked [`Document`]s. A document parsed by `opa_json_parse` is
+//! also compiled as policy data right away: the parser cannot tell data from input, and
+//! compiling at parse time is what makes an invalid regex or CIDR abort the *data load*, where
+//! MAS reports it (D5). Inputs never hold the keys that compilation reads, so for them it is a
+//! handful of failed lookups.
+
+#![expect(unsafe_code, reason = "the ABI passes raw addresses into linear memory")]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use policy_rules::{Entrypoint, PolicyData, result_document};
+use serde_json::{Map, Value};
+
+use crate::heap;
+
+#[link(wasm_import_module = "env")]
+unsafe extern "C" {
+    /// Fails the host call with a NUL-terminated message.
+    fn opa_abort(message: i32);
+}
+
+/// A JSON value in linear memory, with its compiled policy form when it was parsed.
+struct Document {
+    value: Value,
+    policy: Option<PolicyData>,
+}
+
+/// The state of the context evaluation path (ABI minor < 2, and the JS SDK without the minor).
+#[derive(Default)]
+struct EvalContext {
+    data: i32,
+    input: i32,
+    entrypoint: i32,
+    result: i32,
+}
+
+#[expect(clippy::cast_sign_loss, reason = "wasm32 addresses are u32 passed as i32")]
+fn address(value: i32) -> usize {
+    value as u32 as usize
+}
+
+#[expect(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    reason = "wasm32 addresses are u32 passed as i32"
+)]
+fn to_i32(addr: usize) -> i32 {
+    addr as u32 as i32
+}
+
+fn leak<T>(value: T) -> i32 {
+    to_i32(Box::into_raw(Box::new(value)) as usize)
+}
+
+/// Reports `message` through `opa_abort` and stops. Hosts decode it as Latin-1, so anything
+/// outside printable ASCII is escaped.
+fn abort(message: &str) -> ! {
+    let mut text = String::with_capacity(message.len() + 1);
+    for c in message.chars() {
+        if c == ' ' || c.is_ascii_graphic() {
+            text.push(c);
+        } else {
+            text.push_str(&c.escape_unicode().to_string());
+        }
+    }
+    text.push('\0');
+    // SAFETY: the host reads a NUL-terminated string at this address, which stays allocated.
+    unsafe { opa_abort(to_i32(text.as_ptr() as usize)) };
+    core::arch::wasm32::unreachable()
+}
+
+/// Panics (which abort in this build) reach the host as `opa_abort` messages.
+fn install_panic_hook() {
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    if !INSTALLED.swap(true, Ordering::Relaxed) {
+        // A zero-sized closure: boxing it allocates nothing on the rewindable heap.
+        std::panic::set_hook(Box::new(|info| abort(&format!("internal: {info}"))));
+    }
+}
+
+/// # Safety
+/// `addr` must come from [`leak`] of a `Document` in this instance.
+unsafe fn document<'a>(addr: i32) -> Option<&'a mut Document> {
+    if addr == 0 {
+        return None;
+    }
+    // SAFETY: guaranteed by the caller.
+    Some(unsafe { &mut *(address(addr) as *mut Document) })
+}
+
+/// The bytes `[ptr, ptr + len)` of linear memory.
+fn bytes<'a>(ptr: i32, len: i32) -> &'a [u8] {
+    // SAFETY: the host wrote `len` bytes at `ptr`; linear memory is always readable.
+    unsafe { core::slice::from_raw_parts(address(ptr) as *const u8, address(len)) }
+}
+
+/// Parses JSON, ignoring the trailing NUL (opa-wasm) and whitespace the hosts may append.
+fn parse_json(raw: &[u8]) -> Option<Value> {
+    let end = raw
+        .iter()
+        .rposition(|b| !matches!(b, 0 | b' ' | b'\t' | b'\n' | b'\r'))
+        .map_or(0, |i| i + 1);
+    serde_json::from_slice(&raw[..end]).ok()
+}
+
+fn compile(value: &Value) -> PolicyData {
+    PolicyData::compile(Some(value)).unwrap_or_else(|err| abort(&err.to_string()))
+}
+
+fn new_document(value: Value) -> i32 {
+    leak(Document {
+        value,
+        policy: None,
+    })
+}
+
+/// Copies `text` plus a NUL onto the heap and returns its address.
+fn c_string(text: &str) -> i32 {
+    let mut buf = Vec::with_capacity(text.len() + 1);
+    buf.extend_from_slice(text.as_bytes());
+    buf.push(0);
+    let ptr = buf.as_ptr() as usize;
+    core::mem::forget(buf);
+    to_i32(ptr)
+}
+
+fn evaluate(entrypoint: i32, data: i32, input: Option<&Value>) -> String {
+    let entrypoint = usize::try_from(entrypoint)
+        .ok()
+        .and_then(Entrypoint::from_id)
+        .unwrap_or_else(|| abort("internal: illegal entrypoint id"));
+    // SAFETY: `data` is a value address the host got from this module.
+    let violations = match unsafe { document(data) } {
+        Some(doc) => {
+            let policy = doc.policy.get_or_insert_with(|| compile(&doc.value));
+            policy.evaluate(entrypoint, input)
+        }
+        None => PolicyData::compile(None)
+            .unwrap_or_else(|err| abort(&err.to_string()))
+            .evaluate(entrypoint, input),
+    };
+    result_document(&violations)
+}
+
+/// `opa_malloc(size) -> addr`
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_malloc(size: i32) -> i32 {
+    install_panic_hook();
+    let mut buf = Vec::<u8>::with_capacity(address(size).max(1));
+    let ptr = buf.as_mut_ptr() as usize;
+    core::mem::forget(buf);
+    to_i32(ptr)
+}
+
+/// `opa_free(addr)`: a no-op for the bump heap (the last block is reclaimed on rewind).
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_free(_addr: i32) {}
+
+/// `opa_value_free(addr)`: a no-op, as `opa_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_value_free(_addr: i32) {}
+
+/// `opa_heap_ptr_get() -> addr`
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_heap_ptr_get() -> i32 {
+    to_i32(heap::pointer())
+}
+
+/// `opa_heap_ptr_set(addr)`: everything above `addr` is discarded.
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_heap_ptr_set(addr: i32) {
+    heap::set_pointer(address(addr));
+}
+
+/// ABI 1.3 heap stashing: nothing to stash in a bump heap.
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_heap_blocks_stash() {}
+
+/// ABI 1.3 heap stashing: nothing to restore in a bump heap.
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_heap_blocks_restore() {}
+
+/// ABI 1.3 heap stashing: nothing to clear in a bump heap.
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_heap_stash_clear() {}
+
+/// `opa_json_parse(str, len) -> addr`, 0 on malformed JSON; aborts on invalid policy data.
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_json_parse(ptr: i32, len: i32) -> i32 {
+    install_panic_hook();
+    let Some(value) = parse_json(bytes(ptr, len)) else {
+        return 0;
+    };
+    let policy = compile(&value);
+    leak(Document {
+        value,
+        policy: Some(policy),
+    })
+}
+
+/// `opa_value_parse`: the same as `opa_json_parse`; values and JSON are one form here.
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_value_parse(ptr: i32, len: i32) -> i32 {
+    opa_json_parse(ptr, len)
+}
+
+/// `opa_json_dump(addr) -> str`
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_json_dump(addr: i32) -> i32 {
+    install_panic_hook();
+    // SAFETY: `addr` is a value address the host got from this module.
+    let text = unsafe { document(addr) }.map_or_else(|| "null".to_owned(), |d| d.value.to_string());
+    c_string(&text)
+}
+
+/// `opa_value_dump`: the same as `opa_json_dump`.
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_value_dump(addr: i32) -> i32 {
+    opa_json_dump(addr)
+}
+
+/// `builtins() -> addr`: this policy calls no host builtins.
+#[unsafe(no_mangle)]
+pub extern "C" fn builtins() -> i32 {
+    install_panic_hook();
+    new_document(Value::Object(Map::new()))
+}
+
+/// `entrypoints() -> addr`: the five MAS entrypoint names and their ids.
+#[unsafe(no_mangle)]
+pub extern "C" fn entrypoints() -> i32 {
+    install_panic_hook();
+    let map = Entrypoint::ALL
+        .iter()
+        .map(|e| (e.name().to_owned(), Value::from(e.id())))
+        .collect();
+    new_document(Value::Object(map))
+}
+
+/// `opa_eval_ctx_new() -> ctx`
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_eval_ctx_new() -> i32 {
+    install_panic_hook();
+    leak(EvalContext::default())
+}
+
+/// # Safety
+/// `ctx` must come from `opa_eval_ctx_new` in this instance.
+unsafe fn context<'a>(ctx: i32) -> &'a mut EvalContext {
+    if ctx == 0 {
+        abort("internal: null evaluation context");
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { &mut *(address(ctx) as *mut EvalContext) }
+}
+
+/// `opa_eval_ctx_set_input(ctx, addr)`; 0 means no input.
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_eval_ctx_set_input(ctx: i32, input: i32) {
+    // SAFETY: `ctx` comes from `opa_eval_ctx_new`.
+    unsafe { context(ctx) }.input = input;
+}
+
+/// `opa_eval_ctx_set_data(ctx, addr)`
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_eval_ctx_set_data(ctx: i32, data: i32) {
+    // SAFETY: `ctx` comes from `opa_eval_ctx_new`.
+    unsafe { context(ctx) }.data = data;
+}
+
+/// `opa_eval_ctx_set_entrypoint(ctx, id)`
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_eval_ctx_set_entrypoint(ctx: i32, entrypoint: i32) {
+    // SAFETY: `ctx` comes from `opa_eval_ctx_new`.
+    unsafe { context(ctx) }.entrypoint = entrypoint;
+}
+
+/// `opa_eval_ctx_get_result(ctx) -> addr`
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_eval_ctx_get_result(ctx: i32) -> i32 {
+    // SAFETY: `ctx` comes from `opa_eval_ctx_new`.
+    unsafe { context(ctx) }.result
+}
+
+/// `eval(ctx) -> 0`: the context path.
+#[unsafe(no_mangle)]
+pub extern "C" fn eval(ctx: i32) -> i32 {
+    install_panic_hook();
+    // SAFETY: `ctx` comes from `opa_eval_ctx_new`.
+    let ctx = unsafe { context(ctx) };
+    // SAFETY: the input is a value address the host got from this module.
+    let input = unsafe { document(ctx.input) }.map(|d| &d.value);
+    let result = evaluate(ctx.entrypoint, ctx.data, input);
+    let value = serde_json::from_str(&result)
+        .unwrap_or_else(|_| abort("internal: result is not valid JSON"));
+    ctx.result = new_document(value);
+    0
+}
+
+/// `opa_eval(0, entrypoint, data, input, input_len, heap_ptr, format) -> str`: the fast path.
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_eval(
+    reserved: i32,
+    entrypoint: i32,
+    data: i32,
+    input: i32,
+    input_len: i32,
+    heap_ptr: i32,
+    _format: i32,
+) -> i32 {
+    install_panic_hook();
+    if reserved != 0 {
+        abort("internal: reserved argument of opa_eval must be 0");
+    }
+    heap::set_pointer(address(heap_ptr));
+    let input = if input_len == 0 {
+        None
+    } else {
+        Some(parse_json(bytes(input, input_len)).unwrap_or_else(|| abort("internal: input is not valid JSON")))
+    };
+    let result = evaluate(entrypoint, data, input.as_ref());
+    c_string(&result)
+}
+
+/// Resolves a path value (an array of strings) to its keys.
+fn path_keys(path: i32) -> Option<Vec<String>> {
+    // SAFETY: `path` is a value address the host got from this module.
+    let doc = unsafe { document(path) }?;
+    doc.value
+        .as_array()?
+        .iter()
+        .map(|k| k.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Re-validates a document after an in-place edit, so edited data is never used uncompiled.
+fn recompile(doc: &mut Document) {
+    doc.policy = Some(compile(&doc.value));
+}
+
+/// `opa_value_add_path(base, path, value) -> error code`
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_value_add_path(base: i32, path: i32, value: i32) -> i32 {
+    install_panic_hook();
+    // SAFETY: value addresses the host got from this module.
+    let (Some(doc), Some(keys), Some(new)) = (unsafe { document(base) }, path_keys(path), unsafe {
+        document(value)
+    }) else {
+        return 2;
+    };
+    let new = new.value.clone();
+    let Some((last, parents)) = keys.split_last() else {
+        doc.value = new;
+        recompile(doc);
+        return 0;
+    };
+    let mut cur = &mut doc.value;
+    for key in parents {
+        let Value::Object(map) = cur else { return 3 };
+        cur = map
+            .entry(key.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    let Value::Object(map) = cur else { return 3 };
+    map.insert(last.clone(), new);
+    recompile(doc);
+    0
+}
+
+/// `opa_value_remove_path(base, path) -> error code`
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_value_remove_path(base: i32, path: i32) -> i32 {
+    install_panic_hook();
+    // SAFETY: value addresses the host got from this module.
+    let (Some(doc), Some(keys)) = (unsafe { document(base) }, path_keys(path)) else {
+        return 2;
+    };
+    let Some((last, parents)) = keys.split_last() else {
+        return 3;
+    };
+    let mut cur = &mut doc.value;
+    for key in parents {
+        match cur {
+            Value::Object(map) => match map.get_mut(key) {
+                Some(next) => cur = next,
+                None => return 3,
+            },
+            _ => return 3,
+        }
+    }
+    let Value::Object(map) = cur else { return 3 };
+    if map.remove(last).is_none() {
+        return 3;
+    }
+    recompile(doc);
+    0
+}

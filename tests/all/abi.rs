@@ -1,0 +1,284 @@
+//! `policy.wasm` at the OPA ABI level, driven the way opa-wasm and the JS SDK drive it.
+
+use policy_host::engine::opa::{Mode, OpaEngine};
+use serde_json::{Value, json};
+use wasmtime::{
+    Caller, Engine, ExternType, Instance, Linker, Memory, MemoryType, Module, Store, Val,
+};
+
+/// Exports every host needs (contract §13.4).
+const REQUIRED_EXPORTS: [&str; 18] = [
+    "builtins",
+    "entrypoints",
+    "opa_malloc",
+    "opa_free",
+    "opa_json_parse",
+    "opa_json_dump",
+    "opa_heap_ptr_get",
+    "opa_heap_ptr_set",
+    "opa_eval_ctx_new",
+    "opa_eval_ctx_set_input",
+    "opa_eval_ctx_set_data",
+    "opa_eval_ctx_set_entrypoint",
+    "opa_eval_ctx_get_result",
+    "eval",
+    "opa_eval",
+    "opa_value_parse",
+    "opa_value_dump",
+    "memory",
+];
+
+struct Abi {
+    store: Store<Option<String>>,
+    instance: Instance,
+    memory: Memory,
+}
+
+fn read_c_string(memory: &Memory, store: impl wasmtime::AsContext, addr: i32) -> String {
+    let data = memory.data(&store);
+    let start = usize::try_from(addr).unwrap();
+    let end = start + data[start..].iter().position(|&b| b == 0).unwrap();
+    String::from_utf8(data[start..end].to_vec()).unwrap()
+}
+
+impl Abi {
+    /// Instantiates with exactly two pages, as opa-wasm 0.2.0 (MAS 1.22) provides.
+    fn new() -> Abi {
+        let engine = Engine::default();
+        let module = Module::new(&engine, policy_artifacts::policy_wasm()).unwrap();
+        let mut store = Store::new(&engine, None);
+        let memory = Memory::new(&mut store, MemoryType::new(2, None)).unwrap();
+        let mut linker = Linker::new(&engine);
+        linker.define(&store, "env", "memory", memory).unwrap();
+        linker
+            .func_wrap(
+                "env",
+                "opa_abort",
+                move |mut caller: Caller<'_, Option<String>>, addr: i32| -> wasmtime::Result<()> {
+                    let msg = read_c_string(&memory, &caller, addr);
+                    *caller.data_mut() = Some(msg.clone());
+                    Err(wasmtime::Error::msg(msg))
+                },
+            )
+            .unwrap();
+        let instance = linker.instantiate(&mut store, &module).unwrap();
+        Abi {
+            store,
+            instance,
+            memory,
+        }
+    }
+
+    fn call(&mut self, name: &str, args: &[i32]) -> Result<i32, String> {
+        let func = self.instance.get_func(&mut self.store, name).unwrap();
+        let params: Vec<Val> = args.iter().map(|&a| Val::I32(a)).collect();
+        let mut results = vec![Val::I32(0); func.ty(&self.store).results().len()];
+        match func.call(&mut self.store, &params, &mut results) {
+            Ok(()) => Ok(results.first().and_then(Val::i32).unwrap_or(0)),
+            Err(e) => Err(self.store.data().clone().unwrap_or_else(|| e.to_string())),
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> i32 {
+        let addr = self
+            .call("opa_malloc", &[i32::try_from(bytes.len()).unwrap()])
+            .unwrap();
+        self.memory
+            .write(&mut self.store, usize::try_from(addr).unwrap(), bytes)
+            .unwrap();
+        addr
+    }
+
+    /// Loads a document like opa-wasm: length includes a trailing NUL.
+    fn parse_with_nul(&mut self, json: &str) -> Result<i32, String> {
+        let mut bytes = json.as_bytes().to_vec();
+        bytes.push(0);
+        let addr = self.write(&bytes);
+        let len = i32::try_from(bytes.len()).unwrap();
+        let value = self.call("opa_json_parse", &[addr, len])?;
+        self.call("opa_free", &[addr])?;
+        Ok(value)
+    }
+
+    fn dump(&mut self, value: i32) -> Value {
+        let addr = self.call("opa_json_dump", &[value]).unwrap();
+        serde_json::from_str(&read_c_string(&self.memory, &self.store, addr)).unwrap()
+    }
+
+    /// The fast path, as opa-wasm calls it: input written at the saved heap pointer.
+    fn fast_eval(&mut self, entrypoint: i32, data: i32, heap: i32, input: &[u8]) -> Result<Value, String> {
+        let needed = usize::try_from(heap).unwrap() + input.len();
+        let have = usize::try_from(self.memory.data_size(&self.store)).unwrap();
+        if needed > have {
+            let pages = (needed - have).div_ceil(65536) as u64;
+            self.memory.grow(&mut self.store, pages).unwrap();
+        }
+        self.memory
+            .write(&mut self.store, usize::try_from(heap).unwrap(), input)
+            .unwrap();
+        let len = i32::try_from(input.len()).unwrap();
+        let out = self.call("opa_eval", &[0, entrypoint, data, heap, len, heap + len, 0])?;
+        Ok(serde_json::from_str(&read_c_string(&self.memory, &self.store, out)).unwrap())
+    }
+}
+
+#[test]
+fn imports_only_a_small_env_memory_and_opa_abort() {
+    let engine = Engine::default();
+    let module = Module::new(&engine, policy_artifacts::policy_wasm()).unwrap();
+    let imports: Vec<_> = module
+        .imports()
+        .map(|i| (i.module().to_owned(), i.name().to_owned(), i.ty()))
+        .collect();
+    assert_eq!(imports.len(), 2, "{imports:?}");
+    for (module_name, name, ty) in imports {
+        assert_eq!(module_name, "env");
+        match (name.as_str(), ty) {
+            ("memory", ExternType::Memory(mem)) => {
+                assert!(mem.minimum() <= 2, "minimum {} pages", mem.minimum());
+                assert_eq!(mem.maximum(), None);
+                assert!(!mem.is_shared());
+            }
+            ("opa_abort", ExternType::Func(_)) => {}
+            other => panic!("unexpected import {other:?}"),
+        }
+    }
+    let exports: Vec<&str> = module.exports().map(|e| e.name()).collect();
+    for name in REQUIRED_EXPORTS {
+        assert!(exports.contains(&name), "missing export {name}");
+    }
+}
+
+#[test]
+fn abi_version_globals_are_1_3() {
+    let mut abi = Abi::new();
+    for (name, want) in [("opa_wasm_abi_version", 1), ("opa_wasm_abi_minor_version", 3)] {
+        let global = abi.instance.get_global(&mut abi.store, name).unwrap();
+        assert_eq!(global.get(&mut abi.store).i32(), Some(want), "{name}");
+        assert_eq!(global.ty(&abi.store).mutability(), wasmtime::Mutability::Const);
+    }
+}
+
+#[test]
+fn entrypoints_and_builtins() {
+    let mut abi = Abi::new();
+    let builtins = abi.call("builtins", &[]).unwrap();
+    assert_eq!(abi.dump(builtins), json!({}));
+    let entrypoints = abi.call("entrypoints", &[]).unwrap();
+    assert_eq!(
+        abi.dump(entrypoints),
+        json!({
+            "register/violation": 0,
+            "email/violation": 1,
+            "client_registration/violation": 2,
+            "authorization_grant/violation": 3,
+            "compat_login/violation": 4,
+        })
+    );
+}
+
+#[test]
+fn opa_wasm_reports_the_five_entrypoints() {
+    let engine = OpaEngine::new(Mode::PerRequest).unwrap();
+    assert_eq!(
+        engine.entrypoints().unwrap(),
+        [
+            "authorization_grant/violation",
+            "client_registration/violation",
+            "compat_login/violation",
+            "email/violation",
+            "register/violation",
+        ]
+    );
+}
+
+#[test]
+fn fast_path_rewinds_the_heap_and_accepts_empty_input() {
+    let mut abi = Abi::new();
+    let data = abi
+        .parse_with_nul(r#"{"server_name": "example.com", "session_limit": null}  "#)
+        .unwrap();
+    assert_ne!(data, 0);
+    let heap = abi.call("opa_heap_ptr_get", &[]).unwrap();
+
+    // Empty input: no input document, so R7 fires and nothing else.
+    let none = abi.fast_eval(0, data, heap, b"").unwrap();
+    assert_eq!(
+        none,
+        json!([{"result": [{"msg": "unspecified registration method"}]}])
+    );
+
+    // The same evaluation twice returns its result at the same address: the heap was rewound.
+    let input = br#"{"registration_method":"RegisterInput","registration_method":"password","username":"","requester":{"ip_address":null,"user_agent":null}}"#;
+    let first = abi.fast_eval(0, data, heap, input).unwrap();
+    let after_first = abi.call("opa_heap_ptr_get", &[]).unwrap();
+    let second = abi.fast_eval(0, data, heap, input).unwrap();
+    let after_second = abi.call("opa_heap_ptr_get", &[]).unwrap();
+    assert_eq!(first, second);
+    assert_eq!(after_first, after_second);
+    // Duplicate keys: the last `registration_method` wins, so no R8.
+    assert_eq!(
+        first,
+        json!([{"result": [
+            {"code": "username-invalid-chars", "field": "username", "msg": "username contains invalid characters"},
+            {"code": "username-too-short", "field": "username", "msg": "username too short"}
+        ]}])
+    );
+}
+
+#[test]
+fn context_path_matches_the_fast_path() {
+    let mut abi = Abi::new();
+    let data = abi
+        .parse_with_nul(r#"{"server_name":"example.com","session_limit":{"soft_limit":3,"hard_limit":5,"max_session_threshold":null}}"#)
+        .unwrap();
+    let heap = abi.call("opa_heap_ptr_get", &[]).unwrap();
+    let input = r#"{"login":{"type":"m.login.sso"},"session_counts":{"total":18446744073709551615},"session_replaced":false}"#;
+    let fast = abi.fast_eval(4, data, heap, input.as_bytes()).unwrap();
+
+    abi.call("opa_heap_ptr_set", &[heap]).unwrap();
+    let input = abi.parse_with_nul(input).unwrap();
+    let ctx = abi.call("opa_eval_ctx_new", &[]).unwrap();
+    abi.call("opa_eval_ctx_set_data", &[ctx, data]).unwrap();
+    abi.call("opa_eval_ctx_set_input", &[ctx, input]).unwrap();
+    abi.call("opa_eval_ctx_set_entrypoint", &[ctx, 4]).unwrap();
+    assert_eq!(abi.call("eval", &[ctx]).unwrap(), 0);
+    let result = abi.call("opa_eval_ctx_get_result", &[ctx]).unwrap();
+    let slow = abi.dump(result);
+    assert_eq!(fast, slow);
+    // u64 counts stay exact: 2^64 - 1 - 3 + 1.
+    assert_eq!(
+        fast,
+        json!([{"result": [{"code": "too-many-sessions", "msg": "user has too many active sessions (soft limit)", "need_to_remove": 18_446_744_073_709_551_613_u64}]}])
+    );
+}
+
+#[test]
+fn errors_abort_with_a_message() {
+    let mut abi = Abi::new();
+    assert_eq!(abi.parse_with_nul("{not json").unwrap(), 0);
+
+    let err = abi
+        .parse_with_nul(r#"{"requester":{"banned_ips":["10.0.0.0/8","1.2.3.4/33"]}}"#)
+        .unwrap_err();
+    assert_eq!(err, r#"invalid CIDR at data.requester.banned_ips[1]: "1.2.3.4/33""#);
+
+    let mut abi = Abi::new();
+    let data = abi.parse_with_nul("{}").unwrap();
+    let heap = abi.call("opa_heap_ptr_get", &[]).unwrap();
+    let err = abi.fast_eval(7, data, heap, b"{}").unwrap_err();
+    assert_eq!(err, "internal: illegal entrypoint id");
+}
+
+#[test]
+fn abort_messages_are_ascii() {
+    let mut abi = Abi::new();
+    let err = abi
+        .parse_with_nul(r#"{"registration":{"banned_usernames":{"regexes":["é("]}}}"#)
+        .unwrap_err();
+    assert!(err.is_ascii(), "{err}");
+    assert!(
+        err.starts_with("invalid regex at data.registration.banned_usernames.regexes[0]: "),
+        "{err}"
+    );
+}

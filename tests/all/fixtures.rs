@@ -1,0 +1,56 @@
+//! Every fixture suite under `tests/cases`, on every engine, cross-checked.
+
+use std::path::PathBuf;
+
+use policy_host::{engine, runner};
+
+#[test]
+fn every_fixture_passes_and_engines_agree() {
+    let cases = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cases");
+    let engines = ["native", "opa"]
+        .into_iter()
+        .map(|name| engine::by_name(name).unwrap())
+        .collect::<Vec<_>>();
+    let report = runner::run(&[cases], &engines, |_| {});
+    let failures: Vec<String> = report
+        .cases
+        .iter()
+        .filter_map(|c| c.failure.as_ref().map(|why| format!("{}\n{why}", c.label)))
+        .collect();
+    assert!(report.passed() > 0, "no fixture ran");
+    assert!(
+        failures.is_empty(),
+        "{} fixture cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn a_broken_case_is_reported_and_the_rest_still_run() {
+    let dir = std::env::temp_dir().join(format!("policy-fixture-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("a.yaml"),
+        "entrypoint: email/violation\ncases:\n  - name: good\n    input: {email: a@b.c}\n    expect: []\n  - name: typo\n    inptu: {}\n    expect: []\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("b.yaml"), "entrypoint: [unclosed\n").unwrap();
+    let engines = vec![engine::by_name("native").unwrap()];
+    let report = runner::run(&[dir.clone()], &engines, |_| {});
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let find = |suffix: &str| {
+        report
+            .cases
+            .iter()
+            .find(|c| c.label.ends_with(suffix))
+            .unwrap_or_else(|| panic!("no report for {suffix}: {report:?}"))
+    };
+    assert!(find("a.yaml::good").failure.is_none());
+    let typo = find("a.yaml::typo").failure.as_deref().unwrap();
+    assert!(typo.contains("unknown field `inptu`"), "{typo}");
+    let broken = find("b.yaml").failure.as_deref().unwrap();
+    assert!(broken.contains("b.yaml"), "{broken}");
+    assert_eq!(report.failed(), 2);
+}

@@ -1,0 +1,4 @@
+//! The project's integration tests, in one binary.
+
+mod abi;
+mod fixtures;
