@@ -102,6 +102,8 @@ pub fn violations_from_result_set(document: Value) -> Result<Vec<Value>, EvalErr
             Some(Value::Array(violations)) => Ok(violations),
             _ => Err(EvalError::Engine("result is not an array".to_owned())),
         },
-        _ => Err(EvalError::Engine("result entry is not an object".to_owned())),
+        _ => Err(EvalError::Engine(
+            "result entry is not an object".to_owned(),
+        )),
     }
 }

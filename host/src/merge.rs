@@ -56,8 +56,9 @@ pub fn merge(left: Value, right: Value) -> Result<Value, MergeError> {
             l.extend(r);
             Ok(Value::Array(l))
         }
-        (Value::Null, r) | (_, r @ Value::Null) => Ok(r),
-        (Value::Number(_), r @ Value::Number(_))
+        (Value::Null, r)
+        | (_, r @ Value::Null)
+        | (Value::Number(_), r @ Value::Number(_))
         | (Value::Bool(_), r @ Value::Bool(_))
         | (Value::String(_), r @ Value::String(_)) => Ok(r),
         (l, r) => Err(MergeError {

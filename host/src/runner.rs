@@ -50,9 +50,10 @@ fn render(result: &Result<Vec<Value>, EvalError>) -> String {
 }
 
 fn name_of(v: &Value) -> String {
-    v.get("code")
-        .or_else(|| v.get("msg"))
-        .map_or_else(|| v.to_string(), |n| n.as_str().map_or_else(|| n.to_string(), str::to_owned))
+    v.get("code").or_else(|| v.get("msg")).map_or_else(
+        || v.to_string(),
+        |n| n.as_str().map_or_else(|| n.to_string(), str::to_owned),
+    )
 }
 
 /// Checks one engine's result against the expectation.
@@ -91,7 +92,9 @@ fn check(expect: &Expectation, result: &Result<Vec<Value>, EvalError>) -> Option
 fn agree(a: &Result<Vec<Value>, EvalError>, b: &Result<Vec<Value>, EvalError>) -> bool {
     match (a, b) {
         (Ok(a), Ok(b)) => a == b,
-        (Err(EvalError::Data(a)), Err(EvalError::Data(b))) => a.contains(b.as_str()) || b.contains(a.as_str()),
+        (Err(EvalError::Data(a)), Err(EvalError::Data(b))) => {
+            a.contains(b.as_str()) || b.contains(a.as_str())
+        }
         _ => false,
     }
 }
@@ -149,7 +152,13 @@ pub fn run(
         let files = match fixtures::discover(root) {
             Ok(files) => files,
             Err(err) => {
-                push(CaseReport { label: root.display().to_string(), failure: Some(err) }, &mut report);
+                push(
+                    CaseReport {
+                        label: root.display().to_string(),
+                        failure: Some(err),
+                    },
+                    &mut report,
+                );
                 continue;
             }
         };
@@ -157,7 +166,13 @@ pub fn run(
             let suite = match fixtures::load(&file) {
                 Ok(suite) => suite,
                 Err(err) => {
-                    push(CaseReport { label: file.display().to_string(), failure: Some(err) }, &mut report);
+                    push(
+                        CaseReport {
+                            label: file.display().to_string(),
+                            failure: Some(err),
+                        },
+                        &mut report,
+                    );
                     continue;
                 }
             };
@@ -173,7 +188,10 @@ pub fn run(
             for case in &suite.cases {
                 let failure = run_case(engines, &suite, case);
                 push(
-                    CaseReport { label: format!("{}::{}", file.display(), case.name), failure },
+                    CaseReport {
+                        label: format!("{}::{}", file.display(), case.name),
+                        failure,
+                    },
                     &mut report,
                 );
             }

@@ -15,7 +15,10 @@ use std::{
 };
 
 /// OPA Wasm ABI version this module implements.
-const ABI: [(&str, i32); 2] = [("opa_wasm_abi_version", 1), ("opa_wasm_abi_minor_version", 3)];
+const ABI: [(&str, i32); 2] = [
+    ("opa_wasm_abi_version", 1),
+    ("opa_wasm_abi_minor_version", 3),
+];
 
 fn fail(message: &str) -> ! {
     eprintln!("error: {message}");
@@ -44,7 +47,8 @@ fn main() {
 
     check_wasm_target();
 
-    let target_root = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let target_root =
+        env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let target_root = if target_root.is_absolute() {
         target_root
     } else {
@@ -73,10 +77,8 @@ fn check_wasm_target() {
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .map(|s| PathBuf::from(s.trim()));
-    let installed = sysroot.is_some_and(|root| {
-        root.join("lib/rustlib/wasm32-unknown-unknown/lib")
-            .is_dir()
-    });
+    let installed =
+        sysroot.is_some_and(|root| root.join("lib/rustlib/wasm32-unknown-unknown/lib").is_dir());
     if !installed {
         fail(
             "the wasm32-unknown-unknown target is not installed; run `rustup target add wasm32-unknown-unknown`",

@@ -8,11 +8,7 @@
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     if std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("wasm32") {
-        for arg in [
-            "--import-memory",
-            "--export-memory",
-            "-zstack-size=32768",
-        ] {
+        for arg in ["--import-memory", "--export-memory", "-zstack-size=32768"] {
             println!("cargo:rustc-link-arg={arg}");
         }
     }

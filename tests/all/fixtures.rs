@@ -37,7 +37,7 @@ fn a_broken_case_is_reported_and_the_rest_still_run() {
     .unwrap();
     std::fs::write(dir.join("b.yaml"), "entrypoint: [unclosed\n").unwrap();
     let engines = vec![engine::by_name("native").unwrap()];
-    let report = runner::run(&[dir.clone()], &engines, |_| {});
+    let report = runner::run(std::slice::from_ref(&dir), &engines, |_| {});
     std::fs::remove_dir_all(&dir).unwrap();
 
     let find = |suffix: &str| {

@@ -1,4 +1,9 @@
 //! The project's integration tests, in one binary.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions; a panic is the failure report"
+)]
+
 mod abi;
 mod fixtures;

@@ -4,16 +4,16 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use policy_host::{
-    engine,
-    fixtures::FIXTURE_SERVER_NAME,
-    merge, runner,
-};
+use policy_host::{engine, fixtures::FIXTURE_SERVER_NAME, merge, runner};
 use policy_rules::Entrypoint;
 use serde_json::Value;
 
 #[derive(Parser)]
-#[command(name = "policy-test", version, about = "Test and run the MAS policy bundle")]
+#[command(
+    name = "policy-test",
+    version,
+    about = "Test and run the MAS policy bundle"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -83,7 +83,11 @@ fn test(paths: Vec<PathBuf>, names: &[String]) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     println!(
         "engines: {}",
-        engines.iter().map(|e| e.name()).collect::<Vec<_>>().join(", ")
+        engines
+            .iter()
+            .map(|e| e.name())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let report = runner::run(&paths, &engines, |case| match &case.failure {
         None => println!("ok   {}", case.label),
@@ -122,7 +126,10 @@ fn eval(
         );
     };
     let input = read_json(input)?;
-    let policy_data = data.map(read_json).transpose()?.unwrap_or_else(merge::empty);
+    let policy_data = data
+        .map(read_json)
+        .transpose()?
+        .unwrap_or_else(merge::empty);
     let data = merge::merge(merge::base(server_name), policy_data)
         .map_err(|e| anyhow::anyhow!("invalid policy data: {e}"))?;
     let engine = engine::by_name(engine)?;

@@ -73,8 +73,11 @@ impl OpaEngine {
         self.runtime.block_on(async {
             let mut store = Store::new(&self.engine, ());
             let runtime = Runtime::new(&mut store, &self.module).await?;
-            let mut names: Vec<String> =
-                runtime.entrypoints().into_iter().map(str::to_owned).collect();
+            let mut names: Vec<String> = runtime
+                .entrypoints()
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
             names.sort();
             Ok(names)
         })
@@ -128,7 +131,11 @@ async fn evaluate_once(
     input: Option<&Value>,
 ) -> Result<Vec<Value>, EvalError> {
     let result: Value = policy
-        .evaluate(&mut *store, entrypoint.name(), &input.unwrap_or(&Value::Null))
+        .evaluate(
+            &mut *store,
+            entrypoint.name(),
+            &input.unwrap_or(&Value::Null),
+        )
         .await
         .map_err(|e| EvalError::Engine(error_text(&e)))?;
     violations_from_result_set(result)
@@ -171,8 +178,11 @@ impl LoadedPolicy for Warm<'_> {
         entrypoint: Entrypoint,
         input: Option<&Value>,
     ) -> Result<Vec<Value>, EvalError> {
-        self.engine
-            .runtime
-            .block_on(evaluate_once(&mut self.store, &self.policy, entrypoint, input))
+        self.engine.runtime.block_on(evaluate_once(
+            &mut self.store,
+            &self.policy,
+            entrypoint,
+            input,
+        ))
     }
 }

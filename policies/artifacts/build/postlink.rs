@@ -24,7 +24,7 @@ pub fn add_exported_globals(wasm: &[u8], globals: &[(&str, i32)]) -> Result<Vec<
     for payload in Parser::new(0).parse_all(wasm) {
         match payload.map_err(|e| e.to_string())? {
             Payload::ImportSection(imports) => {
-                for import in imports {
+                for import in imports.into_imports() {
                     if matches!(import.map_err(|e| e.to_string())?.ty, TypeRef::Global(_)) {
                         global_count += 1;
                     }

@@ -6,7 +6,10 @@
 //! MAS reports it (D5). Inputs never hold the keys that compilation reads, so for them it is a
 //! handful of failed lookups.
 
-#![expect(unsafe_code, reason = "the ABI passes raw addresses into linear memory")]
+#![expect(
+    unsafe_code,
+    reason = "the ABI passes raw addresses into linear memory"
+)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -36,7 +39,10 @@ struct EvalContext {
     result: i32,
 }
 
-#[expect(clippy::cast_sign_loss, reason = "wasm32 addresses are u32 passed as i32")]
+#[expect(
+    clippy::cast_sign_loss,
+    reason = "wasm32 addresses are u32 passed as i32"
+)]
 fn address(value: i32) -> usize {
     value as u32 as usize
 }
@@ -318,7 +324,10 @@ pub extern "C" fn opa_eval(
     let input = if input_len == 0 {
         None
     } else {
-        Some(parse_json(bytes(input, input_len)).unwrap_or_else(|| abort("internal: input is not valid JSON")))
+        Some(
+            parse_json(bytes(input, input_len))
+                .unwrap_or_else(|| abort("internal: input is not valid JSON")),
+        )
     };
     let result = evaluate(entrypoint, data, input.as_ref());
     c_string(&result)

@@ -6,7 +6,10 @@
 //! `opa_heap_ptr_set` rewinds it and everything above is discarded. Freeing the most recent
 //! block gives it back, which keeps parse buffers from piling up; any other free is a no-op.
 
-#![expect(unsafe_code, reason = "a global allocator and raw linear memory are unsafe by nature")]
+#![expect(
+    unsafe_code,
+    reason = "a global allocator and raw linear memory are unsafe by nature"
+)]
 
 use core::{
     alloc::{GlobalAlloc, Layout},

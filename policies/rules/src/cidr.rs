@@ -16,24 +16,22 @@ pub struct Cidr {
 impl Cidr {
     /// Parses a `banned_ips` entry after normalisation: a bare address becomes `/32` or `/128`.
     ///
-    /// # Errors
-    ///
-    /// Returns `()` when the entry is not a valid CIDR; the caller names the data path.
-    pub fn parse_entry(entry: &str) -> Result<Self, ()> {
+    /// `None` when the entry is not a valid CIDR; the caller names the data path.
+    pub fn parse_entry(entry: &str) -> Option<Self> {
         let (addr, prefix) = match entry.split_once('/') {
             Some((addr, prefix)) => (addr, prefix),
             None if entry.contains(':') => (entry, "128"),
             None => (entry, "32"),
         };
         if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) || prefix.len() > 3 {
-            return Err(());
+            return None;
         }
-        let prefix: u8 = prefix.parse().map_err(|_| ())?;
-        let addr: IpAddr = addr.parse().map_err(|_| ())?;
+        let prefix: u8 = prefix.parse().ok()?;
+        let addr: IpAddr = addr.parse().ok()?;
         match addr {
             IpAddr::V4(v4) if prefix <= 32 => {
                 let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-                Ok(Cidr {
+                Some(Cidr {
                     network: IpAddr::V4((u32::from(v4) & mask).into()),
                     prefix,
                 })
@@ -42,17 +40,17 @@ impl Cidr {
                 let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
                 let network = std::net::Ipv6Addr::from(u128::from(v6) & mask);
                 match network.to_ipv4_mapped() {
-                    Some(v4) if prefix >= 96 => Ok(Cidr {
+                    Some(v4) if prefix >= 96 => Some(Cidr {
                         network: IpAddr::V4(v4),
                         prefix: prefix - 96,
                     }),
-                    _ => Ok(Cidr {
+                    _ => Some(Cidr {
                         network: IpAddr::V6(network),
                         prefix,
                     }),
                 }
             }
-            _ => Err(()),
+            _ => None,
         }
     }
 
@@ -67,11 +65,15 @@ impl Cidr {
         };
         match (self.network, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(ip) & mask == u32::from(net)
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(ip) & mask == u128::from(net)
             }
             _ => false,
@@ -109,8 +111,17 @@ mod tests {
 
     #[test]
     fn invalid_entries_and_ips() {
-        for e in ["1.2.3.4/33", "01.2.3.4", "1.2.3", "::/129", "x", "1.2.3.4/", "fe80::1%eth0", "1.2.3.4/+1"] {
-            assert!(Cidr::parse_entry(e).is_err(), "{e}");
+        for e in [
+            "1.2.3.4/33",
+            "01.2.3.4",
+            "1.2.3",
+            "::/129",
+            "x",
+            "1.2.3.4/",
+            "fe80::1%eth0",
+            "1.2.3.4/+1",
+        ] {
+            assert!(Cidr::parse_entry(e).is_none(), "{e}");
         }
         assert!(!banned("0.0.0.0/0", "not an ip"));
         assert!(!banned("0.0.0.0/0", ""));

@@ -128,7 +128,7 @@ fn globs(v: Option<&Value>) -> Vec<Glob> {
 fn cidrs(v: Option<&Value>, at: &DataPath) -> Result<Vec<Cidr>, DataError> {
     let parse = |item: &Value, path: DataPath| {
         item.as_str()
-            .and_then(|s| Cidr::parse_entry(s).ok())
+            .and_then(Cidr::parse_entry)
             .ok_or_else(|| DataError::cidr(&path, item))
     };
     match v {
@@ -137,10 +137,7 @@ fn cidrs(v: Option<&Value>, at: &DataPath) -> Result<Vec<Cidr>, DataError> {
             .enumerate()
             .map(|(i, item)| parse(item, at.index(i)))
             .collect(),
-        Some(Value::Object(map)) => map
-            .iter()
-            .map(|(k, item)| parse(item, at.key(k)))
-            .collect(),
+        Some(Value::Object(map)) => map.iter().map(|(k, item)| parse(item, at.key(k))).collect(),
         _ => Ok(Vec::new()),
     }
 }

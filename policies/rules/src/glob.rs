@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use regex::Regex;
+use regex_lite::Regex;
 
 use crate::re2::compile_rust;
 
@@ -146,7 +146,7 @@ fn translate_class(chars: &[char], pos: &mut usize, out: &mut String) -> Option<
 
 fn push_literal(out: &mut String, c: char) {
     let mut buf = [0u8; 4];
-    out.push_str(&regex::escape(c.encode_utf8(&mut buf)));
+    out.push_str(&regex_lite::escape(c.encode_utf8(&mut buf)));
 }
 
 fn push_class_char(out: &mut String, c: char) {

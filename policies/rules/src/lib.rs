@@ -22,11 +22,11 @@ pub mod violation;
 
 use serde_json::Value;
 
+use crate::violation::Violations;
 pub use crate::{
     data::{DataError, PolicyData},
     violation::result_document,
 };
-use crate::violation::Violations;
 
 /// The five entrypoints MAS evaluates, in the order `policy.wasm` numbers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

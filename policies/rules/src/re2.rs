@@ -1,10 +1,10 @@
 //! Data regexes with RE2/Go meaning (decision D7), compiled by the Rust `regex` crate.
 //!
-//! OPA evaluates `regex.match` with Go's `regexp`, whose Perl classes (`\d \w \s \b`) are ASCII,
-//! while Rust's are Unicode. Rust also reads `&&`, `--` and `~~` inside classes as set
-//! operators and `\<`/`\>` as word boundaries, where Go reads plain characters. Rather than
-//! hope the two dialects agree, patterns are translated token by token into Rust syntax with the
-//! Go meaning, and anything Go rejects (or that we cannot express) is a load error.
+//! OPA evaluates `regex.match` with Go's `regexp`. Patterns run here on `regex-lite`, whose
+//! dialect differs in small ways: its `\s` includes `\v`, it reads `\<`/`\>` as word boundaries,
+//! has no octal escapes and accepts flags Go refuses (`x`, `R`). Rather than hope the two
+//! dialects agree, patterns are translated token by token into regex-lite syntax with the Go
+//! meaning, and anything Go rejects (or that we cannot express) is a load error.
 //!
 //! `policy.wasm` may declare at most two 64 KiB pages of memory (contract §13.1), which rules
 //! out the regex crate's Unicode tables. So:
@@ -15,7 +15,7 @@
 
 use std::fmt::Write as _;
 
-use regex::{Regex, RegexBuilder};
+use regex_lite::{Regex, RegexBuilder};
 
 /// Go's limit on `{n,m}` repeat counts.
 const MAX_REPEAT: u32 = 1000;
@@ -59,9 +59,12 @@ fn one_line_reason(message: &str) -> String {
         .to_lowercase()
 }
 
-const DIGIT: &str = "0-9";
-const WORD: &str = "0-9A-Za-z_";
-const SPACE: &str = r"\t\n\x0C\r ";
+/// Go's Perl classes, as inclusive code point ranges.
+type Ranges = &'static [(u32, u32)];
+const DIGIT: Ranges = &[(0x30, 0x39)];
+const WORD: Ranges = &[(0x30, 0x39), (0x41, 0x5a), (0x5f, 0x5f), (0x61, 0x7a)];
+/// `[\t\n\f\r ]`: unlike regex-lite's `\s`, no `\v`.
+const SPACE: Ranges = &[(0x09, 0x0a), (0x0c, 0x0d), (0x20, 0x20)];
 
 /// Translates an RE2 pattern into Rust regex syntax with the same meaning.
 fn translate(pattern: &str) -> Result<String, String> {
@@ -90,10 +93,10 @@ struct Translator {
 fn case_variants(c: char) -> Vec<char> {
     let mut variants = vec![c];
     let mut single = |mut it: std::iter::Peekable<std::vec::IntoIter<char>>| {
-        if let (Some(v), None) = (it.next(), it.peek()) {
-            if !variants.contains(&v) {
-                variants.push(v);
-            }
+        if let (Some(v), None) = (it.next(), it.peek())
+            && !variants.contains(&v)
+        {
+            variants.push(v);
         }
     };
     single(c.to_lowercase().collect::<Vec<_>>().into_iter().peekable());
@@ -121,7 +124,8 @@ impl Translator {
         let variants = if self.fold { case_variants(c) } else { vec![c] };
         if let [only] = variants[..] {
             let mut buf = [0u8; 4];
-            self.out.push_str(&regex::escape(only.encode_utf8(&mut buf)));
+            self.out
+                .push_str(&regex_lite::escape(only.encode_utf8(&mut buf)));
         } else {
             self.out.push('[');
             for v in variants {
@@ -244,13 +248,13 @@ impl Translator {
         let hi = match max {
             None => Some(lo),
             Some("") => None,
-            Some(max) => match number(max) {
-                Some(hi) => Some(hi),
-                None => {
+            Some(max) => {
+                let Some(hi) = number(max) else {
                     self.out.push_str(r"\{");
                     return Ok(false);
-                }
-            },
+                };
+                Some(hi)
+            }
         };
         if lo > MAX_REPEAT || hi.is_some_and(|hi| hi > MAX_REPEAT || hi < lo) {
             return Err(format!("invalid repeat count: `{{{body}}}`"));
@@ -273,8 +277,9 @@ impl Translator {
             'W' => write_class(&mut self.out, WORD, true),
             's' => write_class(&mut self.out, SPACE, false),
             'S' => write_class(&mut self.out, SPACE, true),
-            'b' => self.out.push_str(r"(?-u:\b)"),
-            'B' => self.out.push_str(r"(?-u:\B)"),
+            // regex-lite's word boundaries are ASCII, as Go's are.
+            'b' => self.out.push_str(r"\b"),
+            'B' => self.out.push_str(r"\B"),
             'A' | 'z' => {
                 self.out.push('\\');
                 self.out.push(c);
@@ -377,20 +382,21 @@ impl Translator {
                 return Ok(());
             }
             first = false;
-            if c == '[' && self.peek() == Some(':') {
-                if let Some(len) = self.posix_class_len() {
-                    let name: String = self.chars[self.pos..self.pos + len].iter().collect();
-                    self.pos += len;
-                    // Under `(?i)` Go folds `[:lower:]` and `[:upper:]` into all letters.
-                    let name = match name.as_str() {
-                        ":lower:]" | ":upper:]" if self.fold => ":alpha:]",
-                        ":^lower:]" | ":^upper:]" if self.fold => ":^alpha:]",
-                        other => other,
-                    };
-                    self.out.push('[');
-                    self.out.push_str(name);
-                    continue;
-                }
+            if c == '['
+                && self.peek() == Some(':')
+                && let Some(len) = self.posix_class_len()
+            {
+                let name: String = self.chars[self.pos..self.pos + len].iter().collect();
+                self.pos += len;
+                // Under `(?i)` Go folds `[:lower:]` and `[:upper:]` into all letters.
+                let name = match name.as_str() {
+                    ":lower:]" | ":upper:]" if self.fold => ":alpha:]",
+                    ":^lower:]" | ":^upper:]" if self.fold => ":^alpha:]",
+                    other => other,
+                };
+                self.out.push('[');
+                self.out.push_str(name);
+                continue;
             }
             let lo = if c == '\\' {
                 match self.class_escape()? {
@@ -428,16 +434,17 @@ impl Translator {
         }
     }
 
+    const POSIX_CLASSES: [&str; 14] = [
+        "alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print", "punct",
+        "space", "upper", "word", "xdigit",
+    ];
+
     /// Length (after the `[`) of a `[:name:]` POSIX class starting at the cursor, if any.
     fn posix_class_len(&self) -> Option<usize> {
         let rest: String = self.chars[self.pos..].iter().take(12).collect();
         let end = rest.find(":]")?;
         let name = rest.get(1..end)?.trim_start_matches('^');
-        const NAMES: [&str; 14] = [
-            "alnum", "alpha", "ascii", "blank", "cntrl", "digit", "graph", "lower", "print",
-            "punct", "space", "upper", "word", "xdigit",
-        ];
-        NAMES
+        Self::POSIX_CLASSES
             .contains(&name)
             .then(|| rest[..end + 2].chars().count())
     }
@@ -458,11 +465,12 @@ impl Translator {
             _ => None,
         };
         if let Some((set, negated)) = perl {
+            // regex-lite has no nested classes, so a negated Perl class inside a class is
+            // written out as its complement ranges.
             if negated {
-                // Rust unions a nested class into the outer one.
-                write_class(&mut self.out, set, true);
+                write_ranges(&mut self.out, &complement(set));
             } else {
-                self.out.push_str(set);
+                write_ranges(&mut self.out, set);
             }
             return Ok(None);
         }
@@ -518,12 +526,38 @@ fn unicode_class_error(c: char) -> String {
     format!("unicode classes (`\\{c}`) are not supported by this policy build")
 }
 
-fn write_class(out: &mut String, set: &str, negated: bool) {
+/// Writes ranges as the inside of a class.
+fn write_ranges(out: &mut String, ranges: &[(u32, u32)]) {
+    for &(lo, hi) in ranges {
+        if lo == hi {
+            let _ = write!(out, r"\x{{{lo:x}}}");
+        } else {
+            let _ = write!(out, r"\x{{{lo:x}}}-\x{{{hi:x}}}");
+        }
+    }
+}
+
+/// The complement of sorted, disjoint ranges over all code points.
+fn complement(ranges: Ranges) -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    let mut next = 0;
+    for &(lo, hi) in ranges {
+        if lo > next {
+            out.push((next, lo - 1));
+        }
+        next = hi + 1;
+    }
+    out.push((next, 0x10_ffff));
+    out
+}
+
+/// Writes a Perl class as a standalone class.
+fn write_class(out: &mut String, set: Ranges, negated: bool) {
     out.push('[');
     if negated {
         out.push('^');
     }
-    out.push_str(set);
+    write_ranges(out, set);
     out.push(']');
 }
 
@@ -576,6 +610,10 @@ mod tests {
         assert!(m("^[a-]+$", "a-"));
         assert!(m(r"^[\-x]+$", "-x"));
         assert!(m("^[[:digit:]]+$", "12"));
+        assert!(m("^[[:^digit:]]+$", "ab"));
+        assert!(m(r"^[\W\d]+$", "é1-"));
+        assert!(!m(r"^[\W\d]+$", "a"));
+        assert!(!m(r"^\s$", "\u{b}"));
     }
 
     #[test]

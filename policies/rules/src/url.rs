@@ -188,9 +188,8 @@ mod tests {
     }
 
     fn ours(x: &str) -> Option<[String; 6]> {
-        parse(x).map(|u| {
-            [u.scheme, u.authority, u.host, u.port, u.path, u.query].map(str::to_owned)
-        })
+        parse(x)
+            .map(|u| [u.scheme, u.authority, u.host, u.port, u.path, u.query].map(str::to_owned))
     }
 
     #[test]

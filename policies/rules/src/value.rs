@@ -83,20 +83,21 @@ fn as_integer(n: &Number) -> Option<i128> {
 }
 
 fn compare_numbers(a: &Number, b: &Number) -> Ordering {
-    match (as_integer(a), as_integer(b)) {
-        (Some(a), Some(b)) => a.cmp(&b),
-        _ => {
-            let a = a.as_f64().unwrap_or(f64::NAN);
-            let b = b.as_f64().unwrap_or(f64::NAN);
-            a.partial_cmp(&b).unwrap_or(Ordering::Equal)
-        }
+    if let (Some(a), Some(b)) = (as_integer(a), as_integer(b)) {
+        return a.cmp(&b);
     }
+    let a = a.as_f64().unwrap_or(f64::NAN);
+    let b = b.as_f64().unwrap_or(f64::NAN);
+    a.partial_cmp(&b).unwrap_or(Ordering::Equal)
 }
 
 fn compare_objects(a: &Map<String, Value>, b: &Map<String, Value>) -> Ordering {
     // Keys are held sorted (serde_json's default map is ordered by key bytes).
     for ((ka, va), (kb, vb)) in a.iter().zip(b.iter()) {
-        let ord = ka.as_bytes().cmp(kb.as_bytes()).then_with(|| compare(va, vb));
+        let ord = ka
+            .as_bytes()
+            .cmp(kb.as_bytes())
+            .then_with(|| compare(va, vb));
         if ord != Ordering::Equal {
             return ord;
         }
@@ -172,7 +173,14 @@ mod tests {
 
     #[test]
     fn truthiness_follows_rego() {
-        for v in [json!(null), json!(0), json!(""), json!([]), json!({}), json!(true)] {
+        for v in [
+            json!(null),
+            json!(0),
+            json!(""),
+            json!([]),
+            json!({}),
+            json!(true),
+        ] {
             assert!(truthy(Some(&v)), "{v} must be truthy");
         }
         assert!(!truthy(Some(&json!(false))));
@@ -228,7 +236,10 @@ mod tests {
             excess_plus_one(Some(&json!(u64::MAX)), Some(&json!(1))),
             Some(json!(u64::MAX))
         );
-        assert_eq!(excess_plus_one(Some(&json!(10)), Some(&json!(3))), Some(json!(8)));
+        assert_eq!(
+            excess_plus_one(Some(&json!(10)), Some(&json!(3))),
+            Some(json!(8))
+        );
         assert_eq!(excess_plus_one(Some(&json!("10")), Some(&json!(3))), None);
     }
 

@@ -31,7 +31,11 @@ fn strip_loose_prefix<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let mut chars = s.char_indices();
     for expected in prefix.chars() {
         let (_, c) = chars.next()?;
-        let ok = if expected == '.' { c != '\n' } else { c == expected };
+        let ok = if expected == '.' {
+            c != '\n'
+        } else {
+            c == expected
+        };
         if !ok {
             return None;
         }
@@ -53,14 +57,19 @@ struct Grant<'a> {
 impl Grant<'_> {
     fn is_admin(&self) -> bool {
         let username = path(self.input, &["user", "username"]);
-        self.data.admin_users.iter().any(|admin| eq(username, admin))
+        self.data
+            .admin_users
+            .iter()
+            .any(|admin| eq(username, admin))
             || truthy(path(self.input, &["user", "can_request_admin"]))
     }
 
     fn admin_client(&self) -> bool {
         let client_id = path(self.input, &["client", "id"]);
-        eq(get(self.input, "grant_type"), &Value::from("client_credentials"))
-            && self.data.admin_clients.iter().any(|c| eq(client_id, c))
+        eq(
+            get(self.input, "grant_type"),
+            &Value::from("client_credentials"),
+        ) && self.data.admin_clients.iter().any(|c| eq(client_id, c))
     }
 
     fn allowed(&self, token: &str) -> bool {
@@ -113,22 +122,21 @@ pub fn evaluate(data: &PolicyData, input: Option<&Value>, out: &mut Violations) 
         },
     );
     out.push_if(
-        starting("urn:matrix:client:") > 0
-            && starting("urn:matrix:org.matrix.msc2967.client:") > 0,
+        starting("urn:matrix:client:") > 0 && starting("urn:matrix:org.matrix.msc2967.client:") > 0,
         || Violation::msg("request cannot mix unstable and stable scopes"),
     );
     if let Some(v) = requester::violation(data, input) {
         out.push(v);
     }
     let counts = get(input, "session_counts");
-    if !matches!(counts, None | Some(Value::Null)) {
-        if let Some(v) = sessions::too_many(
+    if !matches!(counts, None | Some(Value::Null))
+        && let Some(v) = sessions::too_many(
             data,
             counts,
             Limit::Soft,
             "user has too many active sessions",
-        ) {
-            out.push(v);
-        }
+        )
+    {
+        out.push(v);
     }
 }

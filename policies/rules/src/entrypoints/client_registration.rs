@@ -40,7 +40,7 @@ impl<'a> Metadata<'a> {
         get(self.md, key)
     }
 
-    fn parse<'v>(v: &'v Value) -> Option<ParsedUrl<'v>> {
+    fn parse(v: &Value) -> Option<ParsedUrl<'_>> {
         v.as_str().and_then(url::parse)
     }
 
@@ -145,10 +145,9 @@ pub fn evaluate(data: &PolicyData, input: Option<&Value>, out: &mut Violations) 
     out.push_if(needs_redirects && !truthy(redirects), || {
         Violation::msg("missing redirect_uris")
     });
-    out.push_if(
-        redirects.is_some_and(|r| !r.is_array()),
-        || Violation::msg("invalid redirect_uris: it must be an array"),
-    );
+    out.push_if(redirects.is_some_and(|r| !r.is_array()), || {
+        Violation::msg("invalid redirect_uris: it must be an array")
+    });
     out.push_if(needs_redirects && count(redirects) == Some(0), || {
         Violation::msg("invalid redirect_uris: it must have at least one redirect_uri")
     });

@@ -20,9 +20,9 @@ pub fn violations(data: &PolicyData, input: Option<&Value>) -> Vec<Violation> {
     let email = get(input, "email");
     let domain = domain(email);
     let mut out = Vec::new();
-    let domain_allowed = data.allowed_domains.admits(|globs| {
-        domain.is_some_and(|d| globs.iter().any(|g| g.is_match(d)))
-    });
+    let domain_allowed = data
+        .allowed_domains
+        .admits(|globs| domain.is_some_and(|d| globs.iter().any(|g| g.is_match(d))));
     if !domain_allowed {
         out.push(Violation::coded(
             "email-domain-not-allowed",
@@ -30,10 +30,16 @@ pub fn violations(data: &PolicyData, input: Option<&Value>) -> Vec<Violation> {
         ));
     }
     if domain.is_some_and(|d| data.banned_domains.iter().any(|g| g.is_match(d))) {
-        out.push(Violation::coded("email-domain-banned", "email domain is banned"));
+        out.push(Violation::coded(
+            "email-domain-banned",
+            "email domain is banned",
+        ));
     }
     if !data.allowed_addresses.admits(|c| c.matches(email)) {
-        out.push(Violation::coded("email-not-allowed", "email is not allowed"));
+        out.push(Violation::coded(
+            "email-not-allowed",
+            "email is not allowed",
+        ));
     }
     if data.banned_addresses.matches(email) {
         out.push(Violation::coded("email-banned", "email is not allowed"));

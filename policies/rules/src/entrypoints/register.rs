@@ -46,7 +46,12 @@ pub fn username_rules(data: &PolicyData, username: Option<&Value>, out: &mut Vio
     });
     out.push_if(
         username.is_some() && !text.is_some_and(valid_localpart_chars),
-        || username_violation("username-invalid-chars", "username contains invalid characters"),
+        || {
+            username_violation(
+                "username-invalid-chars",
+                "username contains invalid characters",
+            )
+        },
     );
     out.push_if(data.banned_usernames.matches(username), || {
         username_violation("username-banned", "username is banned")

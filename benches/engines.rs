@@ -1,0 +1,128 @@
+//! Every engine × every entrypoint, per request and warm, plus the data-size and floor cases.
+//!
+//! - `per_request`: what MAS pays per request. For `opa`, a fresh store, `Runtime::new`, the
+//!   full data load and one evaluation; for `native`, compiling the data and one evaluation.
+//! - `warm`: one loaded instance, evaluation only.
+//! - `floor`: the per-request path with `{}` data and an empty input object, which is the cost
+//!   of the host machinery itself (the budget's "floor").
+//! - `data_1mib`: the per-request path with about 1 MiB of policy data.
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use policy_host::{
+    engine::{
+        Engine,
+        native::NativeEngine,
+        opa::{Mode, OpaEngine},
+    },
+    merge,
+};
+use policy_rules::Entrypoint;
+use serde_json::{Value, json};
+
+struct Workload {
+    data: Value,
+    inputs: Vec<(Entrypoint, Value)>,
+}
+
+fn workload() -> Workload {
+    let raw: Value = serde_json::from_str(include_str!("workload.json")).expect("workload.json");
+    let data = merge::merge(merge::base("example.com"), raw["data"].clone()).expect("merge");
+    let inputs = Entrypoint::ALL
+        .into_iter()
+        .map(|e| (e, raw["inputs"][e.name()].clone()))
+        .collect();
+    Workload { data, inputs }
+}
+
+/// About 1 MiB of data: a long banned-username list, as a large deployment might carry.
+fn big_data() -> Value {
+    let literals: Vec<Value> = (0..48_000)
+        .map(|i| json!(format!("reserved-name-{i:06}")))
+        .collect();
+    let data = json!({ "registration": { "banned_usernames": { "literals": literals } } });
+    merge::merge(merge::base("example.com"), data).expect("merge")
+}
+
+fn engines() -> Vec<(Box<dyn Engine>, Box<dyn Engine>)> {
+    vec![
+        (Box::new(NativeEngine), Box::new(NativeEngine)),
+        (
+            Box::new(OpaEngine::new(Mode::PerRequest).expect("opa engine")),
+            Box::new(OpaEngine::new(Mode::Warm).expect("opa engine")),
+        ),
+    ]
+}
+
+fn per_request_and_warm(c: &mut Criterion) {
+    let w = workload();
+    for (per_request, warm) in engines() {
+        let mut group = c.benchmark_group(format!("per_request/{}", per_request.name()));
+        for (entrypoint, input) in &w.inputs {
+            group.bench_with_input(
+                BenchmarkId::from_parameter(entrypoint.name()),
+                input,
+                |b, input| {
+                    b.iter(|| {
+                        let mut policy = per_request.load(&w.data).expect("load");
+                        black_box(policy.evaluate(*entrypoint, Some(input)).expect("eval"))
+                    });
+                },
+            );
+        }
+        group.finish();
+
+        let mut group = c.benchmark_group(format!("warm/{}", per_request.name()));
+        let mut policy = warm.load(&w.data).expect("load");
+        for (entrypoint, input) in &w.inputs {
+            group.bench_with_input(
+                BenchmarkId::from_parameter(entrypoint.name()),
+                input,
+                |b, input| {
+                    b.iter(|| black_box(policy.evaluate(*entrypoint, Some(input)).expect("eval")));
+                },
+            );
+        }
+        group.finish();
+    }
+}
+
+fn floor_and_big_data(c: &mut Criterion) {
+    let empty = merge::empty();
+    let trivial = json!({});
+    let big = big_data();
+    let input = json!({"registration_method": "password", "username": "alice"});
+    let mut group = c.benchmark_group("floor");
+    for (engine, _) in engines() {
+        group.bench_function(engine.name(), |b| {
+            b.iter(|| {
+                let mut policy = engine.load(&empty).expect("load");
+                black_box(
+                    policy
+                        .evaluate(Entrypoint::Email, Some(&trivial))
+                        .expect("eval"),
+                )
+            });
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("data_1mib");
+    group.sample_size(20);
+    for (engine, _) in engines() {
+        group.bench_function(engine.name(), |b| {
+            b.iter(|| {
+                let mut policy = engine.load(&big).expect("load");
+                black_box(
+                    policy
+                        .evaluate(Entrypoint::Register, Some(&input))
+                        .expect("eval"),
+                )
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, per_request_and_warm, floor_and_big_data);
+criterion_main!(benches);
