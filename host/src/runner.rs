@@ -87,8 +87,8 @@ fn check(expect: &Expectation, result: &Result<Vec<Value>, EvalError>) -> Option
     }
 }
 
-/// Results agree when both are the same violations, or both refuse the data with the same
-/// rule's message (engines may wrap the message differently).
+/// Results agree when both are the same violations, or both fail the same way with the same
+/// message (engines may wrap the message differently).
 fn agree(a: &Result<Vec<Value>, EvalError>, b: &Result<Vec<Value>, EvalError>) -> bool {
     match (a, b) {
         (Ok(a), Ok(b)) => a == b,

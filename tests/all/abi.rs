@@ -297,3 +297,69 @@ fn abort_messages_are_ascii() {
         "{err}"
     );
 }
+
+#[test]
+fn deep_and_malformed_documents_fail_cleanly() {
+    let mut abi = Abi::new();
+    // Nesting at the depth limit parses and evaluates within the 32 KiB stack.
+    let deep = format!(
+        r#"{{"registration_method":"password","username":{}0{}}}"#,
+        "[".repeat(63),
+        "]".repeat(63)
+    );
+    let data = abi.parse_with_nul("{}").unwrap();
+    let heap = abi.call("opa_heap_ptr_get", &[]).unwrap();
+    let out = abi.fast_eval(0, data, heap, deep.as_bytes()).unwrap();
+    assert_eq!(
+        out,
+        json!([{"result": [{"code": "username-invalid-chars", "field": "username", "msg": "username contains invalid characters"}]}])
+    );
+    // Beyond it, the document is refused with a message instead of overflowing the stack.
+    let deeper = "[".repeat(100_000);
+    let err = abi.fast_eval(0, data, heap, deeper.as_bytes()).unwrap_err();
+    assert_eq!(err, "input is nested deeper than 64 levels");
+    let mut abi = Abi::new();
+    let err = abi.parse_with_nul(&deeper).unwrap_err();
+    assert_eq!(err, "document is nested deeper than 64 levels");
+    let mut abi = Abi::new();
+    // Truncated, empty and NUL-only documents are parse errors, not traps.
+    for bad in ["", "\0", "{\"a\":", "[1,]"] {
+        assert_eq!(abi.parse_with_nul(bad).unwrap(), 0, "{bad:?}");
+    }
+}
+
+#[test]
+fn a_warm_instance_gives_the_same_answers_every_time() {
+    // Regex search state allocated during one evaluation must not outlive the heap rewind
+    // (the bench caught a regex cache that did). Many evaluations on one instance, with
+    // inputs of different lengths, must all agree with the native engine.
+    let data_json = json!({
+        "server_name": "example.com",
+        "registration": {"banned_usernames": {"regexes": ["^mod[0-9]+$", "(?i)^staff", "a+b+c+"]}},
+        "requester": {"banned_user_agents": {"regexes": ["^curl/7\\."]}},
+        "banned_domains": ["*.spam.example"]
+    });
+    let native = policy_rules::PolicyData::compile(Some(&data_json)).unwrap();
+    let mut abi = Abi::new();
+    let data = abi.parse_with_nul(&data_json.to_string()).unwrap();
+    let heap = abi.call("opa_heap_ptr_get", &[]).unwrap();
+    for round in 0..60 {
+        let username = match round % 4 {
+            0 => "mod42".to_owned(),
+            1 => "Staffer".to_owned(),
+            2 => "x".repeat(round * 7),
+            _ => format!("{}aaabbbccc", "z".repeat(round)),
+        };
+        let input = json!({
+            "registration_method": "password",
+            "username": username,
+            "email": format!("u{round}@x.spam.example"),
+            "requester": {"ip_address": "203.0.113.7", "user_agent": format!("curl/7.{round}")}
+        });
+        let want = native.evaluate(policy_rules::Entrypoint::Register, Some(&input));
+        let got = abi
+            .fast_eval(0, data, heap, input.to_string().as_bytes())
+            .unwrap();
+        assert_eq!(got, json!([{ "result": want }]), "round {round}");
+    }
+}

@@ -13,7 +13,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use policy_rules::{Entrypoint, PolicyData, result_document};
+use policy_rules::{
+    Entrypoint, PolicyData, result_document,
+    value::{json_depth_within_limit, too_deep_message},
+};
 use serde_json::{Map, Value};
 
 use crate::heap;
@@ -103,11 +106,16 @@ fn bytes<'a>(ptr: i32, len: i32) -> &'a [u8] {
 }
 
 /// Parses JSON, ignoring the trailing NUL (opa-wasm) and whitespace the hosts may append.
-fn parse_json(raw: &[u8]) -> Option<Value> {
+/// `None` for malformed JSON; a document nested too deeply for the small stack aborts with
+/// the message every engine gives (`what` names it).
+fn parse_json(raw: &[u8], what: &str) -> Option<Value> {
     let end = raw
         .iter()
         .rposition(|b| !matches!(b, 0 | b' ' | b'\t' | b'\n' | b'\r'))
         .map_or(0, |i| i + 1);
+    if !json_depth_within_limit(&raw[..end]) {
+        abort(&too_deep_message(what));
+    }
     serde_json::from_slice(&raw[..end]).ok()
 }
 
@@ -138,11 +146,15 @@ fn evaluate(entrypoint: i32, data: i32, input: Option<&Value>) -> String {
         .and_then(Entrypoint::from_id)
         .unwrap_or_else(|| abort("internal: illegal entrypoint id"));
     // SAFETY: `data` is a value address the host got from this module.
+    // A document that was not parsed (say, the `entrypoints()` map passed as data) has no
+    // compiled form; it is compiled for this evaluation only and never cached, because this
+    // allocation sits above the heap pointer the host will rewind to.
     let violations = match unsafe { document(data) } {
-        Some(doc) => {
-            let policy = doc.policy.get_or_insert_with(|| compile(&doc.value));
-            policy.evaluate(entrypoint, input)
-        }
+        Some(Document {
+            policy: Some(policy),
+            ..
+        }) => policy.evaluate(entrypoint, input),
+        Some(doc) => compile(&doc.value).evaluate(entrypoint, input),
         None => PolicyData::compile(None)
             .unwrap_or_else(|err| abort(&err.to_string()))
             .evaluate(entrypoint, input),
@@ -196,7 +208,7 @@ pub extern "C" fn opa_heap_stash_clear() {}
 #[unsafe(no_mangle)]
 pub extern "C" fn opa_json_parse(ptr: i32, len: i32) -> i32 {
     install_panic_hook();
-    let Some(value) = parse_json(bytes(ptr, len)) else {
+    let Some(value) = parse_json(bytes(ptr, len), "document") else {
         return 0;
     };
     let policy = compile(&value);
@@ -325,7 +337,7 @@ pub extern "C" fn opa_eval(
         None
     } else {
         Some(
-            parse_json(bytes(input, input_len))
+            parse_json(bytes(input, input_len), "input")
                 .unwrap_or_else(|| abort("internal: input is not valid JSON")),
         )
     };

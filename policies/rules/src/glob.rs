@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use regex_lite::Regex;
 
-use crate::re2::compile_rust;
+use crate::re2::{compile_rust, is_match_fresh};
 
 /// A compiled domain glob.
 #[derive(Debug, Clone)]
@@ -29,7 +29,7 @@ impl Glob {
 
     /// True when the whole of `domain` matches.
     pub fn is_match(&self, domain: &str) -> bool {
-        self.0.as_ref().is_some_and(|re| re.is_match(domain))
+        self.0.as_ref().is_some_and(|re| is_match_fresh(re, domain))
     }
 }
 

@@ -38,8 +38,19 @@ impl Re2 {
 
     /// `regex.match`: true when the pattern matches anywhere in `s`.
     pub fn is_match(&self, s: &str) -> bool {
-        self.0.is_match(s)
+        is_match_fresh(&self.0, s)
     }
+}
+
+/// Matches with search state that lives only for this call.
+///
+/// A compiled regex keeps a pool of scratch caches that it fills and grows on first use. In
+/// `policy.wasm` the compiled data sits below the host's saved heap pointer while everything an
+/// evaluation allocates sits above it and is overwritten by the next evaluation, so a cache
+/// created during one evaluation would be a dangling pointer in the next. A clone shares the
+/// compiled program (an `Arc`) but brings its own empty pool, which dies with this call.
+pub(crate) fn is_match_fresh(re: &Regex, s: &str) -> bool {
+    re.clone().is_match(s)
 }
 
 /// Compiles Rust-syntax regex text, reducing the crate's multi-line error to its last line.

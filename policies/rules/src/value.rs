@@ -9,6 +9,59 @@ use std::cmp::Ordering;
 
 use serde_json::{Map, Number, Value};
 
+/// The deepest nesting of arrays and objects any engine accepts in a document.
+///
+/// `policy.wasm` runs on a 32 KiB stack (it must fit in two memory pages), and parsing,
+/// comparing and printing JSON recurse once per level. MAS's documents are a few levels deep;
+/// anything deeper than this is refused by every engine alike, instead of trapping in one.
+pub const MAX_DEPTH: usize = 64;
+
+/// The error every engine reports for a document deeper than [`MAX_DEPTH`].
+pub fn too_deep_message(what: &str) -> String {
+    format!("{what} is nested deeper than {MAX_DEPTH} levels")
+}
+
+/// Whether the JSON text nests at most [`MAX_DEPTH`] levels; scans bytes without parsing.
+pub fn json_depth_within_limit(text: &[u8]) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in text {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
+/// Whether a parsed value nests at most [`MAX_DEPTH`] levels.
+pub fn depth_within_limit(v: &Value) -> bool {
+    fn depth(v: &Value, level: usize) -> bool {
+        match v {
+            _ if level > MAX_DEPTH => false,
+            Value::Array(items) => items.iter().all(|i| depth(i, level + 1)),
+            Value::Object(map) => map.values().all(|i| depth(i, level + 1)),
+            _ => true,
+        }
+    }
+    depth(v, 0)
+}
+
 /// Looks `key` up in `v`; anything that is not an object has no members (absent).
 pub fn get<'a>(v: Option<&'a Value>, key: &str) -> Option<&'a Value> {
     match v {
@@ -241,6 +294,23 @@ mod tests {
             Some(json!(8))
         );
         assert_eq!(excess_plus_one(Some(&json!("10")), Some(&json!(3))), None);
+    }
+
+    #[test]
+    fn depth_limits_agree_between_text_and_values() {
+        for depth in [0, 1, MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, 500] {
+            let text = format!(r#"{}"a[{{\"b"{}"#, "[".repeat(depth), "]".repeat(depth));
+            let value: Value = if depth <= 120 {
+                serde_json::from_str(&text).unwrap()
+            } else {
+                Value::Null
+            };
+            let want = depth <= MAX_DEPTH;
+            assert_eq!(json_depth_within_limit(text.as_bytes()), want, "{depth}");
+            if depth <= 120 {
+                assert_eq!(depth_within_limit(&value), want, "{depth}");
+            }
+        }
     }
 
     #[test]
