@@ -1,6 +1,7 @@
 //! The host side of the policy bundle: engines behind one trait, MAS's data merge, the
 //! differential fixture runner, and the `policy-test` CLI built on them.
 
+pub mod coverage;
 pub mod engine;
 pub mod fixtures;
 pub mod merge;

@@ -21,6 +21,8 @@ pub struct CaseReport {
     pub label: String,
     /// Why it failed, one finding per line; `None` when it passed.
     pub failure: Option<String>,
+    /// The violations the first engine produced, when the case passed.
+    pub violations: Vec<Value>,
 }
 
 /// The outcome of a run.
@@ -104,8 +106,8 @@ fn evaluate(engine: &dyn Engine, suite: &Suite, case: &Case) -> Result<Vec<Value
     policy.evaluate(suite.entrypoint, case.input.as_ref())
 }
 
-/// Runs one case on every engine.
-fn run_case(engines: &[Box<dyn Engine>], suite: &Suite, case: &Case) -> Option<String> {
+/// Runs one case on every engine; returns the failure, or the first engine's violations.
+fn run_case(engines: &[Box<dyn Engine>], suite: &Suite, case: &Case) -> Result<Vec<Value>, String> {
     let results: Vec<_> = engines
         .iter()
         .map(|engine| (engine.name(), evaluate(engine.as_ref(), suite, case)))
@@ -134,7 +136,14 @@ fn run_case(engines: &[Box<dyn Engine>], suite: &Suite, case: &Case) -> Option<S
             }
         }
     }
-    (!lines.is_empty()).then(|| lines.join("\n"))
+    if !lines.is_empty() {
+        return Err(lines.join("\n"));
+    }
+    Ok(results
+        .into_iter()
+        .next()
+        .and_then(|(_, result)| result.ok())
+        .unwrap_or_default())
 }
 
 /// Runs every fixture file under `paths` on `engines`, calling `on_case` as each case ends.
@@ -156,6 +165,7 @@ pub fn run(
                     CaseReport {
                         label: root.display().to_string(),
                         failure: Some(err),
+                        violations: Vec::new(),
                     },
                     &mut report,
                 );
@@ -170,6 +180,7 @@ pub fn run(
                         CaseReport {
                             label: file.display().to_string(),
                             failure: Some(err),
+                            violations: Vec::new(),
                         },
                         &mut report,
                     );
@@ -181,16 +192,21 @@ pub fn run(
                     CaseReport {
                         label: format!("{}::{label}", file.display()),
                         failure: Some(format!("invalid case: {err}")),
+                        violations: Vec::new(),
                     },
                     &mut report,
                 );
             }
             for case in &suite.cases {
-                let failure = run_case(engines, &suite, case);
+                let (failure, violations) = match run_case(engines, &suite, case) {
+                    Ok(violations) => (None, violations),
+                    Err(why) => (Some(why), Vec::new()),
+                };
                 push(
                     CaseReport {
                         label: format!("{}::{}", file.display(), case.name),
                         failure,
+                        violations,
                     },
                     &mut report,
                 );

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use policy_host::{engine, runner};
+use policy_host::{coverage::Coverage, engine, runner};
 
 #[test]
 fn every_fixture_passes_and_engines_agree() {
@@ -11,13 +11,22 @@ fn every_fixture_passes_and_engines_agree() {
         .into_iter()
         .map(|name| engine::by_name(name).unwrap())
         .collect::<Vec<_>>();
-    let report = runner::run(&[cases], &engines, |_| {});
+    let report = runner::run(std::slice::from_ref(&cases), &engines, |_| {});
     let failures: Vec<String> = report
         .cases
         .iter()
         .filter_map(|c| c.failure.as_ref().map(|why| format!("{}\n{why}", c.label)))
         .collect();
     assert!(report.passed() > 0, "no fixture ran");
+    let mut coverage = Coverage::load(&cases.with_file_name("violations.yaml")).unwrap();
+    for case in &report.cases {
+        coverage.observe(&case.violations);
+    }
+    assert_eq!(
+        coverage.uncovered(),
+        Vec::<&str>::new(),
+        "contract violations that no passing fixture produces"
+    );
     assert!(
         failures.is_empty(),
         "{} fixture cases failed:\n{}",

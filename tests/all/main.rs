@@ -6,4 +6,5 @@
 )]
 
 mod abi;
+mod differential;
 mod fixtures;

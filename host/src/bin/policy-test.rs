@@ -4,7 +4,7 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use policy_host::{engine, fixtures::FIXTURE_SERVER_NAME, merge, runner};
+use policy_host::{coverage::Coverage, engine, fixtures::FIXTURE_SERVER_NAME, merge, runner};
 use policy_rules::Entrypoint;
 use serde_json::Value;
 
@@ -28,6 +28,12 @@ enum Command {
         /// Engines to run, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "native,opa")]
         engine: Vec<String>,
+        /// The catalogue of contract violations whose coverage is reported.
+        #[arg(long, default_value = "tests/violations.yaml")]
+        catalogue: PathBuf,
+        /// Fail unless at least this percentage of the catalogue is produced by passing cases.
+        #[arg(long, default_value_t = 0.0)]
+        min_coverage: f64,
     },
     /// Evaluate one entrypoint on one input.
     Eval {
@@ -60,7 +66,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Test { paths, engine } => test(paths, &engine),
+        Command::Test {
+            paths,
+            engine,
+            catalogue,
+            min_coverage,
+        } => test(paths, &engine, &catalogue, min_coverage),
         Command::Eval {
             entrypoint,
             input,
@@ -71,7 +82,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn test(paths: Vec<PathBuf>, names: &[String]) -> anyhow::Result<ExitCode> {
+fn test(
+    paths: Vec<PathBuf>,
+    names: &[String],
+    catalogue: &std::path::Path,
+    min_coverage: f64,
+) -> anyhow::Result<ExitCode> {
+    let mut coverage = Coverage::load(catalogue).map_err(anyhow::Error::msg)?;
     let paths = if paths.is_empty() {
         vec![PathBuf::from("tests/cases")]
     } else {
@@ -98,8 +115,31 @@ fn test(paths: Vec<PathBuf>, names: &[String]) -> anyhow::Result<ExitCode> {
             }
         }
     });
+    for case in &report.cases {
+        coverage.observe(&case.violations);
+    }
+    let (covered, total) = coverage.counts();
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "a percentage of a few dozen entries"
+    )]
+    let percent = if total == 0 {
+        100.0
+    } else {
+        100.0 * covered as f64 / total as f64
+    };
+    println!(
+        "coverage: {covered}/{total} contract violations produced by passing cases ({percent:.0}%)"
+    );
+    for id in coverage.uncovered() {
+        println!("     not covered: {id}");
+    }
+    let coverage_ok = percent >= min_coverage;
+    if !coverage_ok {
+        println!("coverage {percent:.0}% is below --min-coverage {min_coverage}");
+    }
     println!("{} passed, {} failed", report.passed(), report.failed());
-    Ok(if report.failed() == 0 {
+    Ok(if report.failed() == 0 && coverage_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
