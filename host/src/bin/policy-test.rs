@@ -4,7 +4,12 @@ use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
-use policy_host::{coverage::Coverage, engine, fixtures::FIXTURE_SERVER_NAME, merge, runner};
+use policy_host::{
+    coverage::Coverage,
+    engine,
+    fixtures::{self, FIXTURE_SERVER_NAME},
+    merge, runner,
+};
 use policy_rules::Entrypoint;
 use serde_json::Value;
 
@@ -34,6 +39,15 @@ enum Command {
         /// Fail unless at least this percentage of the catalogue is produced by passing cases.
         #[arg(long, default_value_t = 0.0)]
         min_coverage: f64,
+    },
+    /// Write the resolved fixture cases with the native engine's result, as JSON lines, for
+    /// tests in other runtimes (the OPA JS SDK test in `tests/node`).
+    Export {
+        /// Fixture files or folders (default: tests/cases).
+        paths: Vec<PathBuf>,
+        /// The output file.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Evaluate one entrypoint on one input.
     Eval {
@@ -72,6 +86,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             catalogue,
             min_coverage,
         } => test(paths, &engine, &catalogue, min_coverage),
+        Command::Export { paths, out } => export(paths, &out),
         Command::Eval {
             entrypoint,
             input,
@@ -89,11 +104,7 @@ fn test(
     min_coverage: f64,
 ) -> anyhow::Result<ExitCode> {
     let mut coverage = Coverage::load(catalogue).map_err(anyhow::Error::msg)?;
-    let paths = if paths.is_empty() {
-        vec![PathBuf::from("tests/cases")]
-    } else {
-        paths
-    };
+    let paths = default_paths(paths);
     let engines = names
         .iter()
         .map(|n| engine::by_name(n.trim()))
@@ -144,6 +155,56 @@ fn test(
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from("tests/cases")]
+    } else {
+        paths
+    }
+}
+
+fn export(paths: Vec<PathBuf>, out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+
+    use policy_host::engine::{Engine as _, EvalError, native::NativeEngine};
+
+    let mut lines = Vec::new();
+    for root in default_paths(paths) {
+        for file in fixtures::discover(&root).map_err(anyhow::Error::msg)? {
+            let suite = fixtures::load(&file).map_err(anyhow::Error::msg)?;
+            if let Some((label, err)) = suite.broken.first() {
+                bail!("{}::{label}: invalid case: {err}", file.display());
+            }
+            for case in suite.cases {
+                let result = NativeEngine
+                    .load(&case.data)
+                    .and_then(|mut p| p.evaluate(suite.entrypoint, case.input.as_ref()));
+                let mut line = serde_json::json!({
+                    "label": format!("{}::{}", file.display(), case.name),
+                    "entrypoint": suite.entrypoint.name(),
+                    "data": case.data,
+                });
+                if let Some(input) = case.input {
+                    line["input"] = input;
+                }
+                match result {
+                    Ok(violations) => line["result"] = Value::Array(violations),
+                    Err(EvalError::Data(msg)) => line["data_error"] = Value::String(msg),
+                    Err(EvalError::Engine(msg)) => line["engine_error"] = Value::String(msg),
+                }
+                lines.push(line.to_string());
+            }
+        }
+    }
+    let mut file =
+        std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
+    for line in &lines {
+        writeln!(file, "{line}").with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    println!("wrote {} cases to {}", lines.len(), out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read_json(path: &std::path::Path) -> anyhow::Result<Value> {
