@@ -5,6 +5,7 @@
 //! what "load" costs; the `opa` engine, for one, re-instantiates per request as MAS does.
 //! Every failure is an [`EvalError`], and callers treat any error as a deny (fail closed).
 
+pub mod component;
 pub mod native;
 pub mod opa;
 
@@ -62,7 +63,7 @@ pub trait LoadedPolicy {
 }
 
 /// The engines this build can run, by name.
-pub const ENGINE_NAMES: [&str; 2] = ["native", "opa"];
+pub const ENGINE_NAMES: [&str; 3] = ["native", "component", "opa"];
 
 /// Creates an engine by name.
 ///
@@ -73,6 +74,9 @@ pub const ENGINE_NAMES: [&str; 2] = ["native", "opa"];
 pub fn by_name(name: &str) -> anyhow::Result<Box<dyn Engine>> {
     match name {
         "native" => Ok(Box::new(native::NativeEngine)),
+        "component" => Ok(Box::new(component::ComponentEngine::new(
+            crate::limits::Limits::default(),
+        )?)),
         "opa" => Ok(Box::new(opa::OpaEngine::new(opa::Mode::PerRequest)?)),
         other => anyhow::bail!(
             "unknown engine `{other}`; expected one of: {}",

@@ -4,5 +4,6 @@
 pub mod coverage;
 pub mod engine;
 pub mod fixtures;
+pub mod limits;
 pub mod merge;
 pub mod runner;

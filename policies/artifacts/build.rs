@@ -1,9 +1,12 @@
-//! Builds `policy.wasm` from the rules, so that a fresh clone needs no manual step.
+//! Builds the wasm artifacts from the rules, so that a fresh clone needs no manual step.
 //!
-//! A nested `cargo build --target wasm32-unknown-unknown` compiles `policy-opa-abi` with the
-//! `wasm` profile into its own target directory (`target/wasm`): the outer cargo holds the
-//! lock on the main one, so sharing it would deadlock. The linked module then gets its ABI
-//! version globals (see `build/postlink.rs`) and lands at `target/wasm/policy.wasm`.
+//! A nested `cargo build --target wasm32-unknown-unknown` compiles `policy-opa-abi` and
+//! `policy-component` with the `wasm` profile into their own target directory (`target/wasm`):
+//! the outer cargo holds the lock on the main one, so sharing it would deadlock. Then:
+//! - the OPA-ABI module gets its ABI version globals (`build/postlink.rs`) and lands at
+//!   `target/wasm/policy.wasm`;
+//! - the component's core module is encoded as a component with `wit-component` (it imports
+//!   nothing, unlike a `wasm32-wasip2` build) and lands at `target/wasm/policy.component.wasm`.
 
 #[path = "build/postlink.rs"]
 mod postlink;
@@ -38,6 +41,11 @@ fn main() {
         "policies/opa-abi/src",
         "policies/opa-abi/Cargo.toml",
         "policies/opa-abi/build.rs",
+        "policies/component/src",
+        "policies/component/Cargo.toml",
+        "wit",
+        "tests/hostile/src",
+        "tests/hostile/Cargo.toml",
         "Cargo.toml",
         "Cargo.lock",
     ] {
@@ -66,6 +74,38 @@ fn main() {
     std::fs::write(&out, &wasm)
         .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", out.display())));
     println!("cargo:rustc-env=POLICY_WASM_PATH={}", out.display());
+
+    for (crate_name, file, env_var) in [
+        (
+            "policy_component",
+            "policy.component.wasm",
+            "POLICY_COMPONENT_PATH",
+        ),
+        (
+            "policy_hostile_guest",
+            "hostile.component.wasm",
+            "HOSTILE_COMPONENT_PATH",
+        ),
+    ] {
+        let out = wasm_target_dir.join(file);
+        encode_component(
+            &wasm_target_dir.join(format!("wasm32-unknown-unknown/wasm/{crate_name}.wasm")),
+            &out,
+        );
+        println!("cargo:rustc-env={env_var}={}", out.display());
+    }
+}
+
+/// Wraps a core module built with wit-bindgen into a component.
+fn encode_component(core: &Path, out: &Path) {
+    let bytes = std::fs::read(core)
+        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", core.display())));
+    let component = wit_component::ComponentEncoder::default()
+        .module(&bytes)
+        .and_then(|encoder| encoder.validate(true).encode())
+        .unwrap_or_else(|e| fail(&format!("cannot encode {}: {e:#}", core.display())));
+    std::fs::write(out, &component)
+        .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", out.display())));
 }
 
 /// Fails with one line naming the `rustup` command when the wasm target is missing.
@@ -94,6 +134,10 @@ fn build_module(root: &Path, target_dir: &Path) {
             "build",
             "--package",
             "policy-opa-abi",
+            "--package",
+            "policy-component",
+            "--package",
+            "policy-hostile-guest",
             "--target",
             "wasm32-unknown-unknown",
             "--profile",
@@ -117,8 +161,8 @@ fn build_module(root: &Path, target_dir: &Path) {
     }
     let status = cmd
         .status()
-        .unwrap_or_else(|e| fail(&format!("cannot run cargo for policy.wasm: {e}")));
+        .unwrap_or_else(|e| fail(&format!("cannot run cargo for the wasm artifacts: {e}")));
     if !status.success() {
-        fail("building policy.wasm failed (see the cargo output above)");
+        fail("building the wasm artifacts failed (see the cargo output above)");
     }
 }

@@ -1,4 +1,5 @@
-//! Generated inputs: the native rules and `policy.wasm` (through opa-wasm, warm) must agree.
+//! Generated inputs: the native rules, `policy.wasm` (through opa-wasm, warm) and the policy
+//! component (host runner) must agree.
 //!
 //! The strategies aim at the edges of each rule: usernames around the localpart grammar and
 //! the length limit, emails with zero to two `@`, URLs around the grammar, scope tokens of every
@@ -8,10 +9,14 @@
 
 use std::cell::RefCell;
 
-use policy_host::engine::{
-    Engine, LoadedPolicy,
-    native::NativeEngine,
-    opa::{Mode, OpaEngine},
+use policy_host::{
+    engine::{
+        Engine, LoadedPolicy,
+        component::ComponentEngine,
+        native::NativeEngine,
+        opa::{Mode, OpaEngine},
+    },
+    limits::Limits,
 };
 use policy_rules::Entrypoint;
 use proptest::{
@@ -304,18 +309,21 @@ fn compat_login_input() -> BoxedStrategy<Value> {
     ])
 }
 
-/// The native and the opa instance for one data document.
-type Pair<'e> = (Box<dyn LoadedPolicy + 'e>, Box<dyn LoadedPolicy + 'e>);
+/// The native, opa and component instances for one data document.
+type Loaded<'e> = Vec<Box<dyn LoadedPolicy + 'e>>;
 
 fn check(entrypoint: Entrypoint, inputs: BoxedStrategy<Value>) {
     let documents = data_documents();
-    let native = NativeEngine;
-    let opa = OpaEngine::new(Mode::Warm).unwrap();
+    let engines: Vec<Box<dyn Engine>> = vec![
+        Box::new(NativeEngine),
+        Box::new(OpaEngine::new(Mode::Warm).unwrap()),
+        Box::new(ComponentEngine::new(Limits::default()).unwrap()),
+    ];
     // `TestRunner::run` takes a `Fn`; the loaded instances are mutated through a `RefCell`.
-    let loaded: RefCell<Vec<Pair<'_>>> = RefCell::new(
+    let loaded: RefCell<Vec<Loaded<'_>>> = RefCell::new(
         documents
             .iter()
-            .map(|d| (native.load(d).unwrap(), opa.load(d).unwrap()))
+            .map(|d| engines.iter().map(|e| e.load(d).unwrap()).collect())
             .collect(),
     );
     let mut runner = TestRunner::new(Config {
@@ -326,18 +334,23 @@ fn check(entrypoint: Entrypoint, inputs: BoxedStrategy<Value>) {
     let strategy = (0..documents.len(), inputs);
     let result = runner.run(&strategy, |(which, input)| {
         let mut loaded = loaded.borrow_mut();
-        let (n, o) = &mut loaded[which];
-        let want = n.evaluate(entrypoint, Some(&input));
-        let got = o.evaluate(entrypoint, Some(&input));
-        prop_assert_eq!(
-            &want,
-            &got,
-            "engines disagree; as a fixture:\nentrypoint: {}\ndata: {}\ncases:\n  - name: generated\n    input: {}\n    expect: {}",
-            entrypoint,
-            documents[which],
-            input,
-            want.as_ref().map_or_else(ToString::to_string, |v| Value::Array(v.clone()).to_string())
-        );
+        let mut results = loaded[which]
+            .iter_mut()
+            .map(|policy| policy.evaluate(entrypoint, Some(&input)));
+        let want = results.next().unwrap();
+        for (got, engine) in results.zip(&engines[1..]) {
+            prop_assert_eq!(
+                &want,
+                &got,
+                "native and {} disagree; as a fixture:\nentrypoint: {}\ndata: {}\ncases:\n  - name: generated\n    input: {}\n    expect: {}",
+                engine.name(),
+                entrypoint,
+                documents[which],
+                input,
+                want.as_ref()
+                    .map_or_else(ToString::to_string, |v| Value::Array(v.clone()).to_string())
+            );
+        }
         Ok(())
     });
     if let Err(err) = result {

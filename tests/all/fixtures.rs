@@ -7,7 +7,7 @@ use policy_host::{coverage::Coverage, engine, runner};
 #[test]
 fn every_fixture_passes_and_engines_agree() {
     let cases = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cases");
-    let engines = ["native", "opa"]
+    let engines = ["native", "component", "opa"]
         .into_iter()
         .map(|name| engine::by_name(name).unwrap())
         .collect::<Vec<_>>();

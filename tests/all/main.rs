@@ -6,5 +6,6 @@
 )]
 
 mod abi;
+mod component;
 mod differential;
 mod fixtures;

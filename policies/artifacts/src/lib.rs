@@ -1,8 +1,8 @@
 //! The wasm artifacts built from the rules, located for tests, engines and the bundle.
 //!
-//! `cargo build` of this crate compiles `policy.wasm` (see `build.rs`); nothing has to be run
-//! by hand first. The module lands at `target/wasm/policy.wasm`, the path operators copy into
-//! MAS's `policy.wasm_module`.
+//! `cargo build` of this crate compiles them (see `build.rs`); nothing has to be run by hand
+//! first. `policy.wasm` lands at `target/wasm/policy.wasm`, the path operators copy into MAS's
+//! `policy.wasm_module`; the component at `target/wasm/policy.component.wasm`.
 
 /// Where the build left `policy.wasm`: `<target dir>/wasm/policy.wasm`.
 pub const POLICY_WASM_PATH: &str = env!("POLICY_WASM_PATH");
@@ -10,4 +10,17 @@ pub const POLICY_WASM_PATH: &str = env!("POLICY_WASM_PATH");
 /// The bytes of `policy.wasm` as built with this crate.
 pub fn policy_wasm() -> &'static [u8] {
     include_bytes!(env!("POLICY_WASM_PATH"))
+}
+
+/// Where the build left the policy component: `<target dir>/wasm/policy.component.wasm`.
+pub const POLICY_COMPONENT_PATH: &str = env!("POLICY_COMPONENT_PATH");
+
+/// The bytes of the policy component (world `policy` of `wit/policy.wit`).
+pub fn policy_component() -> &'static [u8] {
+    include_bytes!(env!("POLICY_COMPONENT_PATH"))
+}
+
+/// A misbehaving component of the same world (`tests/hostile`), for the host's limit tests.
+pub fn hostile_component() -> &'static [u8] {
+    include_bytes!(env!("HOSTILE_COMPONENT_PATH"))
 }

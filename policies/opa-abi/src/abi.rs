@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use policy_rules::{
     Entrypoint, PolicyData, result_document,
-    value::{json_depth_within_limit, too_deep_message},
+    value::{JsonError, parse_limited},
 };
 use serde_json::{Map, Value};
 
@@ -113,10 +113,11 @@ fn parse_json(raw: &[u8], what: &str) -> Option<Value> {
         .iter()
         .rposition(|b| !matches!(b, 0 | b' ' | b'\t' | b'\n' | b'\r'))
         .map_or(0, |i| i + 1);
-    if !json_depth_within_limit(&raw[..end]) {
-        abort(&too_deep_message(what));
+    match parse_limited(&raw[..end], what) {
+        Ok(value) => Some(value),
+        Err(JsonError::TooDeep(msg)) => abort(&msg),
+        Err(JsonError::Malformed(_)) => None,
     }
-    serde_json::from_slice(&raw[..end]).ok()
 }
 
 fn compile(value: &Value) -> PolicyData {

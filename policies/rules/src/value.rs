@@ -49,6 +49,29 @@ pub fn json_depth_within_limit(text: &[u8]) -> bool {
     true
 }
 
+/// Why a JSON document was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonError {
+    /// Deeper than [`MAX_DEPTH`]; the message is [`too_deep_message`].
+    TooDeep(String),
+    /// Not valid JSON.
+    Malformed(String),
+}
+
+/// Parses a JSON document (`what` names it in errors) after checking its depth, so that no
+/// engine recurses deeper than [`MAX_DEPTH`] levels on hostile input.
+///
+/// # Errors
+///
+/// [`JsonError::TooDeep`] or [`JsonError::Malformed`], with a one-line message.
+pub fn parse_limited(text: &[u8], what: &str) -> Result<Value, JsonError> {
+    if !json_depth_within_limit(text) {
+        return Err(JsonError::TooDeep(too_deep_message(what)));
+    }
+    serde_json::from_slice(text)
+        .map_err(|e| JsonError::Malformed(format!("{what} is not valid JSON: {e}")))
+}
+
 /// Whether a parsed value nests at most [`MAX_DEPTH`] levels.
 pub fn depth_within_limit(v: &Value) -> bool {
     fn depth(v: &Value, level: usize) -> bool {
