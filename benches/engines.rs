@@ -1,7 +1,9 @@
 //! Every engine × every entrypoint, per request and warm, plus the data-size and floor cases.
 //!
 //! - `per_request`: what MAS pays per request. For `opa`, a fresh store, `Runtime::new`, the
-//!   full data load and one evaluation; for `native`, compiling the data and one evaluation.
+//!   full data load and one evaluation; for `native`, compiling the data and one evaluation;
+//!   for `component`, a fresh instance from the `InstancePre`, the data load and one
+//!   evaluation, under the default limits.
 //! - `warm`: one loaded instance, evaluation only.
 //! - `floor`: the per-request path with `{}` data and an empty input object. `opa-null` runs
 //!   `null_policy.wat`, a module that does nothing, so it is the host's own cost: the budget's
@@ -14,9 +16,11 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use policy_host::{
     engine::{
         Engine,
+        component::ComponentEngine,
         native::NativeEngine,
         opa::{Mode, OpaEngine},
     },
+    limits::Limits,
     merge,
 };
 use policy_rules::Entrypoint;
@@ -50,10 +54,36 @@ fn engines() -> Vec<(Box<dyn Engine>, Box<dyn Engine>)> {
     vec![
         (Box::new(NativeEngine), Box::new(NativeEngine)),
         (
+            Box::new(ComponentEngine::new(Limits::default()).expect("component engine")),
+            Box::new(ComponentEngine::new(Limits::default()).expect("component engine")),
+        ),
+        (
             Box::new(OpaEngine::new(Mode::PerRequest).expect("opa engine")),
             Box::new(OpaEngine::new(Mode::Warm).expect("opa engine")),
         ),
     ]
+}
+
+/// Native evaluation with the same JSON in and out as the wasm engines: the input parsed
+/// from text, the violations printed. The fair baseline for their warm ratios.
+fn native_with_json(c: &mut Criterion, w: &Workload) {
+    let mut group = c.benchmark_group("warm/native-json");
+    let mut policy = NativeEngine.load(&w.data).expect("load");
+    for (entrypoint, input) in &w.inputs {
+        let text = input.to_string();
+        group.bench_with_input(
+            BenchmarkId::from_parameter(entrypoint.name()),
+            &text,
+            |b, text| {
+                b.iter(|| {
+                    let input: Value = serde_json::from_str(text).expect("input");
+                    let out = policy.evaluate(*entrypoint, Some(&input)).expect("eval");
+                    black_box(Value::Array(out).to_string())
+                });
+            },
+        );
+    }
+    group.finish();
 }
 
 fn per_request_and_warm(c: &mut Criterion) {
@@ -74,6 +104,9 @@ fn per_request_and_warm(c: &mut Criterion) {
         }
         group.finish();
 
+        if per_request.name() == "native" {
+            native_with_json(c, &w);
+        }
         let mut group = c.benchmark_group(format!("warm/{}", per_request.name()));
         let mut policy = warm.load(&w.data).expect("load");
         for (entrypoint, input) in &w.inputs {

@@ -1,9 +1,9 @@
 //! Execution limits for the component engine.
 //!
 //! A policy is data-driven code that a host runs on every request; a bug or a hostile build
-//! must not hang or exhaust the host. Every evaluation (and every data load) runs under a fuel
-//! budget, a wall-clock deadline and memory caps; hitting any of them is an error, and callers
-//! deny.
+//! must not hang or exhaust the host. Every evaluation (and every data load) runs under a
+//! wall-clock deadline, memory caps and, optionally, a fuel budget; hitting any of them is an
+//! error, and callers deny.
 
 use std::time::Duration;
 
@@ -12,8 +12,10 @@ use std::time::Duration;
 pub struct Limits {
     /// Fuel (roughly, wasm instructions) one call may use. `None` disables fuel metering.
     ///
-    /// By default this is 200 million, a thousand times what the heaviest fixture needs, so
-    /// only a runaway guest reaches it.
+    /// By default this is `None`: metering instruments every loop and costs warm evaluations
+    /// a measurable share, while the deadline already stops a runaway guest. Set it when a
+    /// deterministic bound matters more than speed (for example, to make a limit hit
+    /// reproducible across machines).
     pub fuel: Option<u64>,
     /// Wall-clock time one call may take, enforced with epoch interruption. `None` disables
     /// the deadline.
@@ -47,7 +49,7 @@ impl Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            fuel: Some(200_000_000),
+            fuel: None,
             deadline: Some(Duration::from_secs(1)),
             memory_bytes: 256 << 20,
             instances: 4,

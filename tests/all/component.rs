@@ -68,6 +68,32 @@ fn a_precompiled_component_gives_the_same_answers() {
 }
 
 #[test]
+fn an_on_disk_cache_is_written_then_used_and_a_bad_one_replaced() {
+    let dir = std::env::temp_dir().join(format!("policy-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("policy.cwasm");
+    let wasm = policy_artifacts::policy_component();
+    let limits = Limits::default();
+    #[expect(unsafe_code, reason = "the cache directory is private to this test")]
+    let engines = [
+        // Absent: compiled and written.
+        unsafe { ComponentEngine::with_cache(wasm, &path, limits) }.unwrap(),
+        // Present: loaded.
+        unsafe { ComponentEngine::with_cache(wasm, &path, limits) }.unwrap(),
+        {
+            // Corrupt: replaced.
+            std::fs::write(&path, b"not an artifact").unwrap();
+            unsafe { ComponentEngine::with_cache(wasm, &path, limits) }.unwrap()
+        },
+    ];
+    assert!(std::fs::read(&path).unwrap().len() > 1000);
+    std::fs::remove_dir_all(&dir).unwrap();
+    for engine in engines {
+        assert_eq!(engine.entrypoints().unwrap().len(), 5);
+    }
+}
+
+#[test]
 fn invalid_data_is_a_data_error() {
     let engine = ComponentEngine::new(Limits::default()).unwrap();
     let Err(err) = engine.load(&json!({"requester": {"banned_ips": ["1.2.3.4/33"]}})) else {
