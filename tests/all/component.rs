@@ -190,3 +190,24 @@ fn garbage_results_are_rejected() {
         );
     }
 }
+
+#[test]
+fn every_engine_refuses_a_too_deep_input_alike() {
+    let deep: Value = serde_json::from_str(&format!(
+        r#"{{"username":{}1{}}}"#,
+        "[".repeat(80),
+        "]".repeat(80)
+    ))
+    .unwrap();
+    for name in policy_host::engine::ENGINE_NAMES {
+        let engine = policy_host::engine::by_name(name).unwrap();
+        let mut policy = engine.load(&json!({})).unwrap();
+        assert_eq!(
+            policy.evaluate(Entrypoint::Register, Some(&deep)),
+            Err(EvalError::Engine(
+                "input is nested deeper than 64 levels".to_owned()
+            )),
+            "{name}"
+        );
+    }
+}

@@ -353,7 +353,12 @@ impl LoadedPolicy for ComponentPolicy<'_> {
             }
             Ok(Err(e)) => {
                 self.live = Some(live);
-                return Err(EvalError::Engine(format!("evaluation failed: {e:?}")));
+                return Err(EvalError::Engine(match e {
+                    evaluator::Error::InvalidInput(msg) | evaluator::Error::InvalidData(msg) => msg,
+                    evaluator::Error::UnknownEntrypoint(name) => {
+                        format!("unknown entrypoint `{name}`")
+                    }
+                }));
             }
             Ok(Ok(violations)) => violations,
         };
