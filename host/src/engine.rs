@@ -8,6 +8,7 @@
 pub mod component;
 pub mod native;
 pub mod opa;
+pub mod rego;
 
 use std::fmt;
 
@@ -78,6 +79,7 @@ pub fn by_name(name: &str) -> anyhow::Result<Box<dyn Engine>> {
             crate::limits::Limits::default(),
         )?)),
         "opa" => Ok(Box::new(opa::OpaEngine::new(opa::Mode::PerRequest)?)),
+        "rego" => Ok(Box::new(rego::RegoEngine::new()?)),
         other => anyhow::bail!(
             "unknown engine `{other}`; expected one of: {}",
             ENGINE_NAMES.join(", ")

@@ -6,4 +6,5 @@ pub mod engine;
 pub mod fixtures;
 pub mod limits;
 pub mod merge;
+pub mod rego_tests;
 pub mod runner;

@@ -7,7 +7,7 @@ use policy_host::{coverage::Coverage, engine, runner};
 #[test]
 fn every_fixture_passes_and_engines_agree() {
     let cases = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cases");
-    let engines = ["native", "component", "opa"]
+    let engines = ["native", "component", "opa", "rego"]
         .into_iter()
         .map(|name| engine::by_name(name).unwrap())
         .collect::<Vec<_>>();
@@ -62,4 +62,26 @@ fn a_broken_case_is_reported_and_the_rest_still_run() {
     let broken = find("b.yaml").failure.as_deref().unwrap();
     assert!(broken.contains("b.yaml"), "{broken}");
     assert_eq!(report.failed(), 2);
+}
+
+#[test]
+fn the_rego_twins_own_tests_pass_with_coverage() {
+    let report = policy_host::rego_tests::run(&engine::rego::default_policy_dir(), true).unwrap();
+    assert!(
+        report.tests.len() > 10,
+        "too few rego tests: {}",
+        report.tests.len()
+    );
+    let failed: Vec<_> = report
+        .tests
+        .iter()
+        .filter(|t| t.failure.is_some())
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(!report.coverage.is_empty(), "no coverage report");
+    assert!(
+        report.coverage.iter().all(|f| f.covered > 0),
+        "{:?}",
+        report.coverage
+    );
 }

@@ -1,0 +1,125 @@
+# Helpers of client_registration/violation (contract §9.3), with D1 and D2.
+#
+# They live outside package client_registration on purpose: data.client_registration is also
+# the policy data's flag object, so every rule of that package shares a path with the data.
+# Keeping that package down to `violation` leaves the flag object free to hold any other key.
+package client_metadata
+
+import data.common
+
+md := common.get(input, "client_metadata")
+
+client_uri := common.get(md, "client_uri")
+
+redirect_uris := common.get(md, "redirect_uris")
+
+# The three flags are read by full path (reading data.client_registration as a whole would
+# evaluate package client_registration, which depends on these rules).
+insecure_uris_allowed if {
+	x := data.client_registration.allow_insecure_uris
+	x != false
+}
+
+host_mismatch_allowed if {
+	x := data.client_registration.allow_host_mismatch
+	x != false
+}
+
+missing_client_uri_allowed if {
+	x := data.client_registration.allow_missing_client_uri
+	x != false
+}
+
+client_uri_truthy if {
+	x := client_uri
+	x != false
+}
+
+parsed_client_uri := common.parse_url(client_uri)
+
+loopback_hosts := {"localhost", "127.0.0.1", "[::1]"}
+
+insecure_hosts := {"localhost", "127.0.0.1", "0.0.0.0", "[::1]"}
+
+# secure(x): x is bound.
+secure(x) if insecure_uris_allowed
+
+secure(x) if {
+	u := common.parse_url(x)
+	u.scheme == "https"
+	not insecure_hosts[u.host]
+}
+
+# host_ok(x): x is bound.
+host_ok(x) if host_mismatch_allowed
+
+# D1: the missing client_uri is the one in the input.
+host_ok(x) if {
+	missing_client_uri_allowed
+	not client_uri_truthy
+}
+
+host_ok(x) if {
+	c := parsed_client_uri
+	u := common.parse_url(x)
+	common.is_subdomain(c.host, u.host)
+}
+
+native_ok(x) if {
+	u := common.parse_url(x)
+	u.scheme == "http"
+	loopback_hosts[u.host]
+}
+
+native_ok(x) if {
+	u := common.parse_url(x)
+	u.scheme != "http"
+	u.scheme != "https"
+	u.authority == ""
+	c := parsed_client_uri
+	common.rdns_match(c.host, u.scheme)
+}
+
+native_client if common.get(md, "application_type") == "native"
+
+redirect_ok(x) if {
+	native_client
+	native_ok(x)
+}
+
+redirect_ok(x) if {
+	secure(x)
+	host_ok(x)
+}
+
+grant_types := common.get(md, "grant_types")
+
+grant_types_truthy if {
+	x := grant_types
+	x != false
+}
+
+uses(g) if {
+	some item in common.values(grant_types)
+	item == g
+}
+
+uses_authorization_code if uses("authorization_code")
+
+uses_authorization_code if not grant_types_truthy
+
+needs_redirects if uses_authorization_code
+
+needs_redirects if uses("implicit")
+
+redirect_uris_truthy if {
+	x := redirect_uris
+	x != false
+}
+
+# The informational URIs: key -> [insecure message, other-host message].
+info_uris := {
+	"tos_uri": ["invalid tos_uri", "tos_uri not on the same host as the client_uri"],
+	"policy_uri": ["invalid policy_uri", "policy_uri not on the same host as the client_uri"],
+	"logo_uri": ["invalid logo_uri", "logo_uri not on the same host as the client_uri"],
+}

@@ -1,0 +1,490 @@
+# Shared helpers for the Rego twin of the MAS policy (contract §3, §6, §9.2).
+#
+# Portability rules followed throughout (see CONSTRUCTS.md):
+# - every builtin gets arguments of the type it expects; callers check with is_string & co.;
+# - nested lookups go through `get`, never through a ref into a value that may not be an object;
+# - only values known to be arrays or objects are iterated (through `values`);
+# - a negated expression is either a 0-ary rule or a call whose arguments are already bound;
+# - every function has a body; comprehensions are plain and ordered only when they walk arrays.
+package common
+
+import data.re2
+
+# ---------------------------------------------------------------------------
+# Value semantics (§3)
+# ---------------------------------------------------------------------------
+
+# get(o, k): the member k of o when o is an object holding it; undefined otherwise (absent).
+get(o, k) := o[k] if is_object(o)
+
+# values(x): iter(x) as an array: the elements of an array, the values of an object, else [].
+values(x) := x if is_array(x)
+
+values(x) := [v | some v in x] if is_object(x)
+
+values(x) := [] if {
+	not is_array(x)
+	not is_object(x)
+}
+
+# count_of(x): count for strings (code points), arrays and objects; undefined for other types.
+count_of(x) := count(x) if is_string(x)
+
+count_of(x) := count(x) if is_array(x)
+
+count_of(x) := count(x) if is_object(x)
+
+# OPA's total order across types (§4.2): type first, then value.
+type_rank := {
+	"null": 0,
+	"boolean": 1,
+	"number": 2,
+	"string": 3,
+	"array": 4,
+	"object": 5,
+	"set": 6,
+}
+
+# le(a, b): a ≤ b in the total order. Both arguments must be bound by the caller.
+le(a, b) if type_rank[type_name(a)] < type_rank[type_name(b)]
+
+le(a, b) if {
+	type_name(a) == type_name(b)
+	a <= b
+}
+
+# ---------------------------------------------------------------------------
+# Constraint objects (§6.2)
+# ---------------------------------------------------------------------------
+
+# matches(s, c): s is bound (absent subjects never reach here).
+matches(s, c) if {
+	some l in values(get(c, "literals"))
+	l == s
+}
+
+matches(s, c) if {
+	is_string(s)
+	some p in values(get(c, "regexes"))
+	is_string(p)
+	regex.match(re2.pattern(p), s)
+}
+
+matches(s, c) if {
+	is_string(s)
+	some p in values(get(c, "substrings"))
+	is_string(p)
+	contains(s, p)
+}
+
+matches(s, c) if {
+	is_string(s)
+	some p in values(get(c, "suffixes"))
+	is_string(p)
+	endswith(s, p)
+}
+
+matches(s, c) if {
+	is_string(s)
+	some p in values(get(c, "prefixes"))
+	is_string(p)
+	startswith(s, p)
+}
+
+# ---------------------------------------------------------------------------
+# Domain globs (§6.3)
+#
+# A glob is translated into an anchored regex, as upstream's compiled policy does:
+# `*` -> [^.]*, `**` -> [^\n]*, `?` -> [^.], classes, {a,b} alternatives, `\c` literals,
+# and `(`, `)`, `$` passed through raw. A malformed glob (unclosed `[` or `{`, trailing `\`,
+# reversed range, unbalanced parentheses) matches nothing.
+# ---------------------------------------------------------------------------
+
+# One glob token: an escape, `**`, `*`, `?`, a complete class, or any single character.
+# A class is `[` + optional `!` + at least one item + `]`; an item is a character or an
+# escape, optionally followed by `-` and a range end that is not `]`. A `[` that does not
+# start a complete class comes out as a lone `[` token, which marks the glob as malformed.
+glob_token_re := concat("", [
+	`\\(?s:.)|\*\*|\*|\?`,
+	`|\[!(?:(?:\\(?s:.)|[^\\\]])(?:-(?:\\(?s:.)|[^\\\]]))?)+\]`,
+	`|\[(?:\\(?s:.)|[^\\\]!])(?:-(?:\\(?s:.)|[^\\\]]))?(?:(?:\\(?s:.)|[^\\\]])(?:-(?:\\(?s:.)|[^\\\]]))?)*\]`,
+	`|(?s:.)`,
+])
+
+# One class item inside the brackets: group 1 is the first character (maybe escaped),
+# group 2 the range end ("" when the item is a single character).
+glob_class_item_re := `(\\(?s:.)|[^\\])(?:-(\\(?s:.)|[^\\]))?`
+
+# Characters escaped when emitted as regex literals outside a class.
+regex_specials := {"\\", ".", "+", "*", "?", "(", ")", "|", "[", "]", "{", "}", "^", "$"}
+
+# Characters escaped when emitted inside a class.
+class_specials := {"\\", "]", "[", "^", "-", "&", "~"}
+
+lit(c) := concat("", ["\\", c]) if regex_specials[c]
+
+lit(c) := c if not regex_specials[c]
+
+class_char(c) := concat("", ["\\", c]) if class_specials[c]
+
+class_char(c) := c if not class_specials[c]
+
+# unescape(r): the character an item denotes (`\x` -> `x`).
+unescape(r) := substring(r, 1, 1) if startswith(r, "\\")
+
+unescape(r) := r if not startswith(r, "\\")
+
+class_item(m) := class_char(unescape(m[1])) if m[2] == ""
+
+class_item(m) := concat("", [class_char(lo), "-", class_char(hi)]) if {
+	m[2] != ""
+	lo := unescape(m[1])
+	hi := unescape(m[2])
+	lo <= hi
+}
+
+# class_regex(t): the regex class for a class token; undefined when a range is reversed.
+class_regex(t) := concat("", ["[^", body, "]"]) if {
+	startswith(t, "[!")
+	body := class_body(substring(t, 2, count(t) - 3))
+}
+
+class_regex(t) := concat("", ["[", body, "]"]) if {
+	not startswith(t, "[!")
+	body := class_body(substring(t, 1, count(t) - 2))
+}
+
+class_body(inner) := concat("", parts) if {
+	items := regex.find_all_string_submatch_n(glob_class_item_re, inner, -1)
+	parts := [p | some m in items; p := class_item(m)]
+	count(parts) == count(items)
+}
+
+brace_delta(t) := 1 if t == "{"
+
+brace_delta(t) := -1 if t == "}"
+
+brace_delta(t) := 0 if {
+	t != "{"
+	t != "}"
+}
+
+prefix_sum(deltas, i) := sum(array.slice(deltas, 0, i))
+
+# depth(deltas, i): brace nesting before token i. A `}` outside any alternative is a
+# literal, so the walk is clamped at 0: depth = S(i) - min_{k<=i} S(k).
+depth(deltas, i) := prefix_sum(deltas, i) - min([prefix_sum(deltas, k) | some k in numbers.range(0, i)])
+
+glob_simple := {
+	"**": `[^\n]*`,
+	"*": `[^.]*`,
+	"?": `[^.]`,
+	"(": "(",
+	")": ")",
+	"$": "$",
+	"{": "(?:",
+}
+
+# Single characters that are not plain literals.
+glob_single_specials := {"*", "?", "(", ")", "$", "{", "}", ",", "[", "\\"}
+
+glob_piece(t, d) := glob_simple[t]
+
+glob_piece(t, d) := ")" if {
+	t == "}"
+	d > 0
+}
+
+glob_piece(t, d) := `\}` if {
+	t == "}"
+	d == 0
+}
+
+glob_piece(t, d) := "|" if {
+	t == ","
+	d > 0
+}
+
+glob_piece(t, d) := "," if {
+	t == ","
+	d == 0
+}
+
+glob_piece(t, d) := lit(substring(t, 1, 1)) if {
+	count(t) == 2
+	startswith(t, "\\")
+}
+
+glob_piece(t, d) := class_regex(t) if {
+	count(t) > 2
+	startswith(t, "[")
+}
+
+glob_piece(t, d) := lit(t) if {
+	count(t) == 1
+	not glob_single_specials[t]
+}
+
+# glob_regex(p): the anchored regex text for glob p; undefined when p is malformed.
+glob_regex(p) := concat("", ["^(?:", concat("", pieces), ")$"]) if {
+	tokens := regex.find_n(glob_token_re, p, -1)
+	deltas := [d | some t in tokens; d := brace_delta(t)]
+	pieces := [x | some i, t in tokens; x := glob_piece(t, depth(deltas, i))]
+	count(pieces) == count(tokens)
+	depth(deltas, count(tokens)) == 0
+}
+
+# glob_match(p, d): glob.match(p, ["."], d) with upstream's quirks; d must be a string.
+glob_match(p, d) if {
+	is_string(p)
+	is_string(d)
+	re := glob_regex(p)
+	regex.is_valid(re)
+	regex.match(re, d)
+}
+
+# ---------------------------------------------------------------------------
+# IP addresses and CIDRs (§6.4, D6)
+#
+# Both sides are written in IPv6 form (`a.b.c.d` -> `::ffff:a.b.c.d`, `a.b.c.d/p` ->
+# `::ffff:a.b.c.d/(p+96)`), so that containment is the same whether or not the engine
+# unmaps IPv4-mapped addresses. An IPv4(-mapped) address never lies in a CIDR whose
+# network is not IPv4-mapped (e.g. `::/0`).
+# ---------------------------------------------------------------------------
+
+mapped_range := "::ffff:0:0/96"
+
+# valid_ip(ip): ip (a string) parses as an IP address, so net.cidr_contains cannot fail.
+valid_ip(ip) if {
+	not contains(ip, "/")
+	net.cidr_is_valid(concat("", [ip, "/32"]))
+}
+
+valid_ip(ip) if {
+	not contains(ip, "/")
+	net.cidr_is_valid(concat("", [ip, "/128"]))
+}
+
+# canonical_prefix(p): a decimal prefix length without leading zeros ("032" -> "32").
+# No to_number here: engines disagree on numbers with leading zeros.
+canonical_prefix(p) := q if {
+	q := trim_left(p, "0")
+	q != ""
+}
+
+canonical_prefix(p) := "0" if trim_left(p, "0") == ""
+
+# normalise(e): "addr/prefix" with a canonical prefix; a bare address gets /128 (IPv6) or
+# /32 (IPv4).
+normalise(e) := concat("/", [parts[0], canonical_prefix(parts[1])]) if {
+	parts := split(e, "/")
+	count(parts) == 2
+}
+
+normalise(e) := concat("", [e, "/128"]) if {
+	not contains(e, "/")
+	contains(e, ":")
+}
+
+normalise(e) := concat("", [e, "/32"]) if {
+	not contains(e, "/")
+	not contains(e, ":")
+}
+
+# The IPv6 prefix of an IPv4 prefix (p -> p + 96), and the prefixes that keep the whole
+# ::ffff:0:0/96 block, as strings.
+ipv4_to_ipv6_prefix := {format_int(p, 10): format_int(p + 96, 10) | some p in numbers.range(0, 32)}
+
+mapped_prefixes := {format_int(p, 10) | some p in numbers.range(96, 128)}
+
+ip_v6_form(ip) := ip if contains(ip, ":")
+
+ip_v6_form(ip) := concat("", ["::ffff:", ip]) if not contains(ip, ":")
+
+# c is a normalised CIDR.
+cidr_v6_form(c) := c if contains(c, ":")
+
+cidr_v6_form(c) := concat("", ["::ffff:", parts[0], "/", ipv4_to_ipv6_prefix[parts[1]]]) if {
+	not contains(c, ":")
+	parts := split(c, "/")
+	count(parts) == 2
+}
+
+# x is an IPv6-form address text.
+ip_is_mapped(x) if net.cidr_contains(mapped_range, x)
+
+# c is an IPv6-form CIDR whose masked network is IPv4-mapped.
+cidr_is_mapped(c) if {
+	parts := split(c, "/")
+	count(parts) == 2
+	mapped_prefixes[parts[1]]
+	ip_is_mapped(parts[0])
+}
+
+family_mismatch(c, ip) if {
+	ip_is_mapped(ip)
+	not cidr_is_mapped(c)
+}
+
+# cidr_holds(entry, ip): the banned_ips entry (a string) holds ip (a valid IP string).
+cidr_holds(entry, ip) if {
+	c := cidr_v6_form(normalise(entry))
+	x := ip_v6_form(ip)
+	net.cidr_contains(c, x)
+	not family_mismatch(c, x)
+}
+
+# ---------------------------------------------------------------------------
+# Requester (§6.5, D3)
+# ---------------------------------------------------------------------------
+
+requester := get(input, "requester")
+
+requester_ip := get(requester, "ip_address")
+
+requester_ua := get(requester, "user_agent")
+
+requester_ip_truthy if {
+	x := requester_ip
+	x != false
+}
+
+requester_ua_truthy if {
+	x := requester_ua
+	x != false
+}
+
+requester_ip_banned if {
+	ip := requester_ip
+	is_string(ip)
+	valid_ip(ip)
+	some e in values(get(data.requester, "banned_ips"))
+	is_string(e)
+	cidr_holds(e, ip)
+}
+
+requester_ua_banned if {
+	ua := requester_ua
+	matches(ua, get(data.requester, "banned_user_agents"))
+}
+
+requester_banned if requester_ip_banned
+
+requester_banned if requester_ua_banned
+
+# render(x): strings as themselves, null (and anything else) as JSON text.
+render(x) := x if is_string(x)
+
+render(x) := json.marshal(x) if not is_string(x)
+
+requester_who := concat(" / ", [render(requester_ip), render(requester_ua)]) if {
+	requester_ip_truthy
+	requester_ua_truthy
+}
+
+requester_who := render(requester_ip) if {
+	requester_ip_truthy
+	not requester_ua_truthy
+}
+
+requester_who := render(requester_ua) if {
+	not requester_ip_truthy
+	requester_ua_truthy
+}
+
+requester_who := "unknown" if {
+	not requester_ip_truthy
+	not requester_ua_truthy
+}
+
+requester_violation := {"msg": concat("", ["Requester [", requester_who, "] isn't allowed to do this action"])} if {
+	requester_banned
+}
+
+# ---------------------------------------------------------------------------
+# Sessions (§6.6)
+# ---------------------------------------------------------------------------
+
+session_counts := get(input, "session_counts")
+
+session_total := get(session_counts, "total")
+
+limits_on if {
+	l := data.session_limit
+	l != null
+}
+
+threshold_set if {
+	l := data.session_limit
+	l != null
+	l != false
+	t := get(l, "max_session_threshold")
+	t != null
+	t != false
+}
+
+threshold_ok if not threshold_set
+
+threshold_ok if {
+	threshold_set
+	le(session_total, get(data.session_limit, "max_session_threshold"))
+}
+
+# excess(key): T - L[key] + 1 when the limit L[key] is reached; undefined otherwise.
+excess(key) := (t - b) + 1 if {
+	limits_on
+	threshold_ok
+	b := get(data.session_limit, key)
+	t := session_total
+	le(b, t)
+	is_number(b)
+	is_number(t)
+}
+
+# ---------------------------------------------------------------------------
+# Client metadata URLs (§9.2, D2)
+# ---------------------------------------------------------------------------
+
+url_re := concat("", [
+	`^(?P<scheme>[a-z][a-z0-9+.-]*):`,
+	`(?://(?P<host>((?:(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9])\.)*(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9])|127.0.0.1|0.0.0.0|\[::1\])(?::(?P<port>[0-9]+))?))?`,
+	`(?P<path>/[A-Za-z0-9/._~-]*)?`,
+	`(?P<query>\?[-a-zA-Z0-9()@:%_+.~#?&/=]*)?$`,
+])
+
+# D2: an empty authority with a path starting with `//` means the host grammar failed.
+url_groups_ok(m) if m[2] != ""
+
+url_groups_ok(m) if not startswith(m[5], "//")
+
+# parse_url(x): {scheme, authority, host, port, path, query}; undefined when x does not parse.
+parse_url(x) := {
+	"scheme": m[1],
+	"authority": m[2],
+	"host": m[3],
+	"port": m[4],
+	"path": m[5],
+	"query": m[6],
+} if {
+	is_string(x)
+	ms := regex.find_all_string_submatch_n(url_re, x, 1)
+	count(ms) == 1
+	m := ms[0]
+	count(m) == 7
+	url_groups_ok(m)
+}
+
+# reversed(l): the array l in reverse order.
+reversed(l) := [l[(count(l) - 1) - i] | some i, _ in l]
+
+# starts_with_items(l, ref): the first count(ref) items of l equal ref.
+starts_with_items(l, ref) if {
+	count(ref) <= count(l)
+	array.slice(l, 0, count(ref)) == ref
+}
+
+# is_subdomain(h, s): s is h or a subdomain of h (label-wise).
+is_subdomain(h, s) if starts_with_items(reversed(split(s, ".")), reversed(split(h, ".")))
+
+# rdns_match(h, scheme): the scheme starts with the labels of h reversed.
+rdns_match(h, scheme) if starts_with_items(split(scheme, "."), reversed(split(h, ".")))

@@ -1,0 +1,102 @@
+package common_test
+
+import data.common
+import data.re2
+
+test_values_iterates_arrays_and_object_values_only if {
+	common.values(["a", "b"]) == ["a", "b"]
+	common.values({"k": "v"}) == ["v"]
+	every x in ["abc", 1, null, true] {
+		common.values(x) == []
+	}
+}
+
+test_total_order if {
+	common.le(null, false)
+	common.le(3, "a")
+	common.le(10, 10.0)
+	not common.le("a", 3)
+	not common.le([], 1)
+}
+
+test_constraint_matching if {
+	common.matches(null, {"literals": [null]})
+	common.matches(123, {"literals": [123.0]})
+	not common.matches("null", {"literals": [null]})
+	not common.matches(null, {"prefixes": [""], "substrings": [""], "suffixes": [""]})
+	common.matches("anything", {"substrings": [""]})
+	not common.matches("alice", {"literals": "alice"})
+	common.matches("alice", {"literals": {"k": "alice"}})
+}
+
+test_glob_translation if {
+	common.glob_regex("*.element.io") == `^(?:[^.]*\.element\.io)$`
+	common.glob_regex("**") == `^(?:[^\n]*)$`
+	common.glob_regex("{a,b}c") == `^(?:(?:a|b)c)$`
+	common.glob_regex("a,b}") == `^(?:a,b\})$`
+	common.glob_regex("[!a-c]") == `^(?:[^a-c])$`
+}
+
+test_malformed_globs_have_no_regex if {
+	every g in ["[a", "[]", "[!]", "{a", "a\\", "[c-a]"] {
+		not common.glob_regex(g)
+	}
+}
+
+test_cidrs if {
+	common.cidr_holds("203.0.113.0/24", "203.0.113.7")
+	common.cidr_holds("203.0.113.0/24", "::ffff:203.0.113.7")
+	common.cidr_holds("::ffff:203.0.113.0/120", "203.0.113.7")
+	common.cidr_holds("1.2.3.4/032", "1.2.3.4")
+	common.cidr_holds("::/0", "2001:db8::1")
+	not common.cidr_holds("::/0", "203.0.113.7")
+	not common.cidr_holds("::/0", "::ffff:203.0.113.7")
+	not common.cidr_holds("203.0.113.0/24", "::203.0.113.7")
+	not common.cidr_holds("0.0.0.0/0", "2001:db8::1")
+	not common.valid_ip("not-an-ip")
+	not common.valid_ip("1.2.3.4/24")
+}
+
+test_url_parse if {
+	common.parse_url("https://example.com:8443/cb?x=1").host == "example.com"
+	common.parse_url("com.example.app:/cb").authority == ""
+	common.parse_url("com.example.app://cb").authority == "cb"
+	common.parse_url("https://127_0_0_1/").host == "127_0_0_1"
+	every x in ["https://Good.com/", "https://good_host.com/", "https://example.com./", "https:///x", "https://u@example.com/", "https://example.com/#f"] {
+		not common.parse_url(x)
+	}
+}
+
+test_subdomains if {
+	common.is_subdomain("example.com", "app.example.com")
+	common.is_subdomain("example.com", "example.com")
+	not common.is_subdomain("app.example.com", "example.com")
+	not common.is_subdomain("example.com", "notexample.com")
+	common.rdns_match("example.com", "com.example.app")
+	not common.rdns_match("example.com", "com")
+}
+
+# The Rust-dialect rewrite of data regexes (used only when the engine is Rust's regex crate).
+test_rust_regex_rewrite if {
+	re2.rust_pattern(`\d{3}`) == "[0-9]{3}"
+	re2.rust_pattern(`(?i)ab`) == "[Aa][Bb]"
+	re2.rust_pattern(`(?i:a)b`) == "(?:[Aa])b"
+	re2.rust_pattern(`(?i)a(?-i)b`) == "[Aa]b"
+	re2.rust_pattern(`\bx\B`) == `(?-u:\b)x(?-u:\B)`
+	re2.rust_pattern(`\Qa.b\E`) == `a\.b`
+	re2.rust_pattern(`\101\x{e9}`) == "Aé"
+	re2.rust_pattern(`a{,2}`) == `a\{,2\}`
+	re2.rust_pattern(`[a&&b]`) == `[a\x{26}\x{26}b]`
+	re2.rust_pattern(`[\d-z]`) == `[0-9\x{2d}z]`
+	re2.rust_pattern(`(?i)[a-c]`) == "[a-cA-C]"
+	re2.rust_pattern(`x(?s)+`) == "x+(?s)"
+}
+
+# Go (OPA) gets data patterns as written; Rust's regex crate (regorus) gets the rewrite.
+expected_digit_pattern := "[0-9]" if re2.rust_engine
+
+expected_digit_pattern := `\d` if not re2.rust_engine
+
+test_engine_dialect if {
+	re2.pattern(`\d`) == expected_digit_pattern
+}

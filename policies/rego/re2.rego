@@ -1,0 +1,519 @@
+# Data regexes with RE2/Go meaning on either engine (decision D7).
+#
+# OPA's regex builtins run Go's regexp, which is exactly the meaning the contract asks for, so
+# under OPA a data pattern is used as written. regorus runs Rust's `regex` crate (built here
+# without its Unicode tables), which refuses `\d`, `\w`, `\s`, `\b` and `(?i)`, has no octal
+# escapes or `\Q…\E`, reads `{`, `[`, `&&` and `\<` differently, and refuses a repetition right
+# after an inline flag group. Under such an engine, `pattern(p)` rewrites p token by token into
+# Rust syntax with the Go meaning:
+# - Perl classes become ASCII classes, and `\b`/`\B` ASCII word boundaries (`(?-u:\b)`);
+# - `(?i)` is applied here: a cased letter becomes a class of itself and its single-character
+#   lower and upper case (as the Rust rules do), and the `i` flag is removed;
+# - hex and octal escapes, `\Q…\E` and escaped punctuation become plain literals;
+# - literal `{`, `}` and `]` are escaped; class members that Rust reads as syntax are written
+#   as `\x{..}`;
+# - an inline flag group followed by a repetition is moved after the repetition (Go applies
+#   the repetition to the atom before the flags; only greediness could differ, which no
+#   match test observes).
+#
+# Known limit (Rust engines only): under `(?i)`, class ranges are case-folded only for the
+# ASCII letters they cover.
+#
+# The loader has already rejected every pattern Go refuses (D5), so the rewrite may assume a
+# valid RE2 pattern.
+package re2
+
+# True when the regex builtins run on Rust's regex crate: Go rejects the `u` flag.
+rust_engine if regex.is_valid(`(?-u:x)`)
+
+# pattern(p): the text to give the engine's regex builtins for the RE2 pattern p (a string).
+pattern(p) := p if not rust_engine
+
+pattern(p) := rust_pattern(p) if rust_engine
+
+# ---------------------------------------------------------------------------
+# Tokens
+# ---------------------------------------------------------------------------
+
+# One token of an RE2 pattern, tried in this order: a \Q…\E quote, a hex escape, an octal
+# escape, any other escape, a bracket class, a named group, a flag group `(?flags:` or
+# `(?flags)`, a counted repetition, or any single character.
+token_re := concat("|", [
+	`\\Q(?s:.*?)(?:\\E|$)`,
+	`\\x\{[0-9A-Fa-f]+\}`,
+	`\\x[0-9A-Fa-f]{2}`,
+	`\\[0-7]{1,3}`,
+	`\\(?s:.)`,
+	`\[\^?\]?(?:\[:\^?[a-z]+:\]|\\(?s:.)|[^\]\\])*\]`,
+	`\(\?P?<[^>]*>`,
+	`\(\?[a-zA-Z-]*[:)]`,
+	`\{[0-9]+(?:,[0-9]*)?\}`,
+	`(?s:.)`,
+])
+
+# One member of a bracket class: group 1 a POSIX class, group 2 a Perl class, group 3 a
+# character (maybe escaped) and group 4 the end of its range ("" when there is none).
+class_item_re := concat("", [
+	`(\[:\^?[a-z]+:\])|(\\[dDwWsS])|`,
+	`(\\x\{[0-9A-Fa-f]+\}|\\x[0-9A-Fa-f]{2}|\\[0-7]{1,3}|\\(?s:.)|[^\\])`,
+	`(?:-(\\x\{[0-9A-Fa-f]+\}|\\x[0-9A-Fa-f]{2}|\\[0-7]{1,3}|\\(?s:.)|[^\\]))?`,
+])
+
+is_octal(t) if regex.match(`^\\[0-7]`, t)
+
+kind(t) := "quote" if startswith(t, `\Q`)
+
+kind(t) := "numeric" if startswith(t, `\x`)
+
+kind(t) := "numeric" if is_octal(t)
+
+kind(t) := "escape" if {
+	startswith(t, `\`)
+	count(t) == 2
+	not startswith(t, `\Q`)
+	not startswith(t, `\x`)
+	not is_octal(t)
+}
+
+kind(t) := "class" if {
+	startswith(t, "[")
+	count(t) > 1
+}
+
+kind(t) := "named" if startswith(t, "(?P<")
+
+kind(t) := "named" if startswith(t, "(?<")
+
+kind(t) := "flag_group" if {
+	startswith(t, "(?")
+	endswith(t, ":")
+}
+
+kind(t) := "flag_inline" if {
+	startswith(t, "(?")
+	endswith(t, ")")
+}
+
+kind(t) := "repeat" if {
+	startswith(t, "{")
+	count(t) > 1
+}
+
+kind(t) := "char" if {
+	count(t) == 1
+	t != `\`
+}
+
+is_inline_flags(t) if kind(t) == "flag_inline"
+
+is_quantifier(t) if t == "*"
+
+is_quantifier(t) if t == "+"
+
+is_quantifier(t) if t == "?"
+
+is_quantifier(t) if kind(t) == "repeat"
+
+# Group openers: `(`, named groups and `(?flags:` (an inline `(?flags)` opens nothing).
+opens_group(t) if t == "("
+
+opens_group(t) if {
+	startswith(t, "(?")
+	not endswith(t, ")")
+}
+
+delta(t) := 1 if opens_group(t)
+
+delta(t) := -1 if t == ")"
+
+delta(t) := 0 if {
+	t != ")"
+	not opens_group(t)
+}
+
+# ---------------------------------------------------------------------------
+# Where (?i) is in force
+# ---------------------------------------------------------------------------
+
+# The flags of a flag token, without `(?` and the final `:` or `)`.
+flags_of(t) := substring(t, 2, count(t) - 3)
+
+is_flag_token(t) if kind(t) == "flag_group"
+
+is_flag_token(t) if kind(t) == "flag_inline"
+
+mentions_i(t) if {
+	is_flag_token(t)
+	contains(flags_of(t), "i")
+}
+
+# The value a flag token gives to `i`: set unless it comes after the `-`.
+i_value(t) := true if not contains(flags_of(t), "-")
+
+i_value(t) := indexof(flags_of(t), "i") < indexof(flags_of(t), "-") if contains(flags_of(t), "-")
+
+# depths[k] is the group depth before token k (depths has one more entry than tokens).
+# A flag token applies at its own group for `(?flags:`, else at the enclosing one.
+scope_depth(tokens, depths, j) := depths[j] + 1 if kind(tokens[j]) == "flag_group"
+
+scope_depth(tokens, depths, j) := depths[j] if kind(tokens[j]) == "flag_inline"
+
+# The flag token j still applies at token i > j: its group has not closed in between.
+in_scope(tokens, depths, j, i) if min(array.slice(depths, j + 1, i + 1)) >= scope_depth(tokens, depths, j)
+
+fold_events(tokens, depths, i) := [j |
+	some j, t in tokens
+	j < i
+	mentions_i(t)
+	in_scope(tokens, depths, j, i)
+]
+
+# fold(tokens, depths, i): whether `(?i)` is in force at token i (the last flag token in scope).
+fold(tokens, depths, i) := false if count(fold_events(tokens, depths, i)) == 0
+
+fold(tokens, depths, i) := i_value(tokens[max(events)]) if {
+	events := fold_events(tokens, depths, i)
+	count(events) > 0
+}
+
+# ---------------------------------------------------------------------------
+# Inline flags before a repetition
+# ---------------------------------------------------------------------------
+
+# The first token after j that is not an inline flag group.
+next_non_flag(tokens, j) := min(later) if {
+	later := [k | some k, t in tokens; k > j; not is_inline_flags(t)]
+	count(later) > 0
+}
+
+# The last token of the run of repetition operators starting at k.
+run_end(tokens, k) := min(stops) - 1 if {
+	stops := [e | some e, t in tokens; e > k; not is_quantifier(t)]
+	count(stops) > 0
+}
+
+run_end(tokens, k) := count(tokens) - 1 if {
+	stops := [e | some e, t in tokens; e > k; not is_quantifier(t)]
+	count(stops) == 0
+}
+
+# Inline flag token j moves after token e (the end of the repetition that follows it).
+moved_to(tokens, j) := run_end(tokens, k) if {
+	is_inline_flags(tokens[j])
+	k := next_non_flag(tokens, j)
+	is_quantifier(tokens[k])
+}
+
+is_moved(tokens, j) if moved_to(tokens, j)
+
+# The flags moved after token e, in their order.
+moved_after(tokens, e) := concat("", [flag_text(t) |
+	some j, t in tokens
+	is_inline_flags(t)
+	moved_to(tokens, j) == e
+])
+
+# ---------------------------------------------------------------------------
+# Characters
+# ---------------------------------------------------------------------------
+
+# Hex code of the ASCII punctuation and white space characters, written `\x{..}` in classes.
+hex_code := {
+	"!": "21", "\"": "22", "#": "23", "$": "24", "%": "25", "&": "26", "'": "27", "(": "28",
+	")": "29", "*": "2a", "+": "2b", ",": "2c", "-": "2d", ".": "2e", "/": "2f", ":": "3a",
+	";": "3b", "<": "3c", "=": "3d", ">": "3e", "?": "3f", "@": "40", "[": "5b", "\\": "5c",
+	"]": "5d", "^": "5e", "_": "5f", "`": "60", "{": "7b", "|": "7c", "}": "7d", "~": "7e",
+	" ": "20", "\t": "9", "\n": "a", "\r": "d", "\u000b": "b", "\f": "c",
+}
+
+# Characters that must be escaped as literals outside a class.
+meta := {"\\", ".", "+", "*", "?", "(", ")", "|", "[", "]", "{", "}", "^", "$"}
+
+# The control escapes, which mean the same in Rust outside a class.
+control := {"a": "\u0007", "f": "\f", "t": "\t", "n": "\n", "r": "\r", "v": "\u000b"}
+
+hex_digit := {
+	"0": 0, "1": 1, "2": 2, "3": 3, "4": 4, "5": 5, "6": 6, "7": 7, "8": 8, "9": 9,
+	"a": 10, "b": 11, "c": 12, "d": 13, "e": 14, "f": 15,
+	"A": 10, "B": 11, "C": 12, "D": 13, "E": 14, "F": 15,
+}
+
+power_of_16 := [1, 16, 256, 4096, 65536, 1048576, 16777216, 268435456]
+
+power_of_8 := [1, 8, 64]
+
+chars_of(s) := regex.find_n(`(?s:.)`, s, -1)
+
+hex_value(digits) := sum([v |
+	some k, d in chars_of(digits)
+	v := hex_digit[d] * power_of_16[(count(digits) - 1) - k]
+])
+
+octal_value(digits) := sum([v |
+	some k, d in chars_of(digits)
+	v := hex_digit[d] * power_of_8[(count(digits) - 1) - k]
+])
+
+pad4(h) := substring(concat("", ["000", h]), count(h) - 1, 4)
+
+# chr(v): the character with code point v, through a JSON \u escape (a surrogate pair above
+# U+FFFF). Neither engine has a code point builtin.
+chr(v) := json.unmarshal(concat("", [`"\u`, pad4(format_int(v, 16)), `"`])) if v < 65536
+
+chr(v) := json.unmarshal(concat("", [`"\u`, format_int(high, 16), `\u`, format_int(low, 16), `"`])) if {
+	v >= 65536
+	u := v - 65536
+	low := 56320 + (u % 1024)
+	high := 55296 + ((u - (u % 1024)) / 1024)
+}
+
+# char_of(x): the character a literal token or class member stands for.
+char_of(x) := x if not startswith(x, `\`)
+
+char_of(x) := chr(hex_value(substring(x, 3, count(x) - 4))) if startswith(x, `\x{`)
+
+char_of(x) := chr(hex_value(substring(x, 2, 2))) if {
+	startswith(x, `\x`)
+	not startswith(x, `\x{`)
+}
+
+char_of(x) := chr(octal_value(substring(x, 1, count(x) - 1))) if is_octal(x)
+
+char_of(x) := control[substring(x, 1, 1)] if {
+	startswith(x, `\`)
+	count(x) == 2
+	not is_octal(x)
+}
+
+char_of(x) := substring(x, 1, 1) if {
+	startswith(x, `\`)
+	count(x) == 2
+	not startswith(x, `\x`)
+	not is_octal(x)
+	not control[substring(x, 1, 1)]
+}
+
+# The case variants of a character: itself, and its single-character lower and upper case.
+variants(c) := {c} | {v | some v in [lower(c), upper(c)]; count(v) == 1}
+
+plain_literal(c) := concat("", ["\\", c]) if meta[c]
+
+plain_literal(c) := c if not meta[c]
+
+# literal(c, f): the character c outside a class, with its case variants when f (under (?i)).
+literal(c, f) := plain_literal(c) if f == false
+
+literal(c, f) := plain_literal(c) if {
+	f == true
+	count(variants(c)) == 1
+}
+
+literal(c, f) := concat("", ["[", concat("", [class_char(v) | some v in variants(c)]), "]"]) if {
+	f == true
+	count(variants(c)) > 1
+}
+
+# class_char(c): the character c inside a class.
+class_char(c) := concat("", [`\x{`, hex_code[c], "}"]) if hex_code[c]
+
+class_char(c) := c if not hex_code[c]
+
+# member(c, f): the character c inside a class, with its case variants when f.
+member(c, f) := class_char(c) if f == false
+
+member(c, f) := concat("", [class_char(v) | some v in variants(c)]) if f == true
+
+# ---------------------------------------------------------------------------
+# Perl classes (ASCII, as in Go)
+# ---------------------------------------------------------------------------
+
+perl_inside := {
+	`\d`: "0-9",
+	`\w`: "0-9A-Za-z_",
+	`\s`: `\t\n\f\r `,
+	`\D`: `\x{0}-\x{2f}\x{3a}-\x{10ffff}`,
+	`\W`: `\x{0}-\x{2f}\x{3a}-\x{40}\x{5b}-\x{5e}\x{60}\x{7b}-\x{10ffff}`,
+	`\S`: `\x{0}-\x{8}\x{b}\x{e}-\x{1f}\x{21}-\x{10ffff}`,
+}
+
+perl_outside := {
+	`\d`: "[0-9]",
+	`\w`: "[0-9A-Za-z_]",
+	`\s`: `[\t\n\f\r ]`,
+	`\D`: "[^0-9]",
+	`\W`: "[^0-9A-Za-z_]",
+	`\S`: `[^\t\n\f\r ]`,
+	`\b`: `(?-u:\b)`,
+	`\B`: `(?-u:\B)`,
+	`\A`: `\A`,
+	`\z`: `\z`,
+	`\a`: `\x07`,
+	`\f`: `\f`,
+	`\t`: `\t`,
+	`\n`: `\n`,
+	`\r`: `\r`,
+	`\v`: `\v`,
+}
+
+# ---------------------------------------------------------------------------
+# Pieces
+# ---------------------------------------------------------------------------
+
+# Characters Go reads as literals but Rust as syntax.
+escaped_chars := {"{", "}", "]"}
+
+# A \Q…\E quote: every character literal.
+piece(k, t, f) := concat("", [literal(c, f) | some c in quoted_chars(t)]) if k == "quote"
+
+piece(k, t, f) := literal(char_of(t), f) if k == "numeric"
+
+piece(k, t, f) := perl_outside[t] if k == "escape"
+
+# An escaped punctuation character is that character.
+piece(k, t, f) := literal(c, f) if {
+	k == "escape"
+	c := substring(t, 1, 1)
+	hex_code[c]
+}
+
+piece(k, t, f) := class_piece(t, f) if k == "class"
+
+piece(k, t, f) := t if k == "named"
+
+# `(?flags:` and `(?flags)` lose their `i`, which is applied here instead.
+piece(k, t, f) := concat("", ["(?", rust_flags(t), ":"]) if k == "flag_group"
+
+piece(k, t, f) := flag_text(t) if k == "flag_inline"
+
+piece(k, t, f) := t if k == "repeat"
+
+piece(k, t, f) := concat("", ["\\", t]) if {
+	k == "char"
+	escaped_chars[t]
+}
+
+piece(k, t, f) := t if {
+	k == "char"
+	not escaped_chars[t]
+	count(variants(t)) == 1
+}
+
+piece(k, t, f) := literal(t, f) if {
+	k == "char"
+	not escaped_chars[t]
+	count(variants(t)) > 1
+}
+
+quoted_chars(t) := chars_of(substring(t, 2, count(t) - 4)) if endswith(t, `\E`)
+
+quoted_chars(t) := chars_of(substring(t, 2, count(t) - 2)) if not endswith(t, `\E`)
+
+rust_flags(t) := trim_right(replace(flags_of(t), "i", ""), "-")
+
+flag_text(t) := "" if rust_flags(t) == ""
+
+flag_text(t) := concat("", ["(?", rust_flags(t), ")"]) if rust_flags(t) != ""
+
+# ---------------------------------------------------------------------------
+# Bracket classes
+# ---------------------------------------------------------------------------
+
+class_piece(t, f) := concat("", ["[^", class_items(substring(t, 2, count(t) - 3), f), "]"]) if {
+	startswith(t, "[^")
+}
+
+class_piece(t, f) := concat("", ["[", class_items(substring(t, 1, count(t) - 2), f), "]"]) if {
+	not startswith(t, "[^")
+}
+
+class_items(inner, f) := concat("", parts) if {
+	items := regex.find_all_string_submatch_n(class_item_re, inner, -1)
+	parts := [p | some m in items; p := class_item(m, f)]
+	count(parts) == count(items)
+}
+
+# Under (?i) Go folds [:lower:] and [:upper:] into all letters.
+posix_under_fold := {
+	"[:lower:]": "[:alpha:]",
+	"[:upper:]": "[:alpha:]",
+	"[:^lower:]": "[:^alpha:]",
+	"[:^upper:]": "[:^alpha:]",
+}
+
+class_item(m, f) := m[1] if {
+	m[1] != ""
+	f == false
+}
+
+class_item(m, f) := posix_under_fold[m[1]] if {
+	m[1] != ""
+	f == true
+}
+
+class_item(m, f) := m[1] if {
+	m[1] != ""
+	f == true
+	not posix_under_fold[m[1]]
+}
+
+class_item(m, f) := perl_inside[m[2]] if m[2] != ""
+
+class_item(m, f) := member(char_of(m[3]), f) if {
+	m[1] == ""
+	m[2] == ""
+	m[4] == ""
+}
+
+class_item(m, f) := concat("", [class_char(lo), "-", class_char(hi), ascii_fold_ranges(lo, hi, f)]) if {
+	m[1] == ""
+	m[2] == ""
+	m[4] != ""
+	lo := char_of(m[3])
+	hi := char_of(m[4])
+}
+
+# Under (?i), the other-case image of the ASCII letters a range covers.
+ascii_fold_ranges(lo, hi, f) := "" if f == false
+
+ascii_fold_ranges(lo, hi, f) := concat("", [shifted(lo, hi, "a", "z"), shifted(lo, hi, "A", "Z")]) if f == true
+
+later(a, b) := a if a >= b
+
+later(a, b) := b if a < b
+
+earlier(a, b) := a if a <= b
+
+earlier(a, b) := b if a > b
+
+# The part of [lo, hi] inside [first, last], moved to the other case ("" when none).
+shifted(lo, hi, first, last) := concat("", [other_case(from), "-", other_case(to)]) if {
+	from := later(lo, first)
+	to := earlier(hi, last)
+	from <= to
+}
+
+shifted(lo, hi, first, last) := "" if later(lo, first) > earlier(hi, last)
+
+other_case(c) := upper(c) if lower(c) == c
+
+other_case(c) := lower(c) if lower(c) != c
+
+# ---------------------------------------------------------------------------
+# The whole pattern
+# ---------------------------------------------------------------------------
+
+# The piece of token i, with any inline flags moved after it.
+token_piece(tokens, depths, i) := "" if is_moved(tokens, i)
+
+token_piece(tokens, depths, i) := concat("", [piece(kind(t), t, fold(tokens, depths, i)), moved_after(tokens, i)]) if {
+	not is_moved(tokens, i)
+	t := tokens[i]
+}
+
+rust_pattern(p) := concat("", pieces) if {
+	tokens := regex.find_n(token_re, p, -1)
+	deltas := [d | some t in tokens; d := delta(t)]
+	depths := [sum(array.slice(deltas, 0, k)) | some k in numbers.range(0, count(deltas))]
+	pieces := [x | some i, _ in tokens; x := token_piece(tokens, depths, i)]
+	count(pieces) == count(tokens)
+}

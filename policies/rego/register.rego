@@ -1,0 +1,106 @@
+# register/violation (contract §7).
+package register
+
+import data.common
+
+username := common.get(input, "username")
+
+registration_method := common.get(input, "registration_method")
+
+username_violation(code, msg) := {"code": code, "field": "username", "msg": msg}
+
+# R1: count(u) == 0 (strings, arrays and objects only).
+violation contains v if {
+	v := username_violation("username-too-short", "username too short")
+	common.count_of(username) == 0
+}
+
+# R2: the full MXID "@u:server_name" is longer than 255 code points.
+violation contains v if {
+	v := username_violation("username-too-long", "username too long")
+	u := username
+	is_string(u)
+	server_name := data.server_name
+	is_string(server_name)
+	count(concat("", ["@", u, ":", server_name])) > 255
+}
+
+# R3
+violation contains v if {
+	v := username_violation("username-all-numeric", "username must contain at least one non-numeric character")
+	u := username
+	is_string(u)
+	regex.match(`^[0-9]+$`, u)
+}
+
+valid_username_chars if {
+	u := username
+	is_string(u)
+	regex.match(`^[a-z0-9.=_/+-]+$`, u)
+}
+
+# R4: present and not made of the allowed characters.
+violation contains v if {
+	v := username_violation("username-invalid-chars", "username contains invalid characters")
+	_ := username
+	not valid_username_chars
+}
+
+# R5
+violation contains v if {
+	v := username_violation("username-banned", "username is banned")
+	u := username
+	common.matches(u, common.get(data.registration, "banned_usernames"))
+}
+
+allowed_usernames_restricts if {
+	x := common.get(data.registration, "allowed_usernames")
+	x != false
+}
+
+username_allowed if {
+	u := username
+	common.matches(u, common.get(data.registration, "allowed_usernames"))
+}
+
+# R6: the gate fires even when the username is absent.
+violation contains v if {
+	v := username_violation("username-not-allowed", "username is not allowed")
+	allowed_usernames_restricts
+	not username_allowed
+}
+
+method_truthy if {
+	m := registration_method
+	m != false
+}
+
+known_method if registration_method == "password"
+
+known_method if registration_method == "upstream-oauth2"
+
+# R7
+violation contains {"msg": "unspecified registration method"} if not method_truthy
+
+# R8: silent when the method is absent.
+violation contains {"msg": "unknown registration method"} if {
+	_ := registration_method
+	not known_method
+}
+
+# R9
+violation contains v if {
+	v := common.requester_violation
+}
+
+email_truthy if {
+	e := common.get(input, "email")
+	e != false
+}
+
+# R10: the email violations, tagged with the email field.
+violation contains tagged if {
+	email_truthy
+	some v in data.email.violation
+	tagged := {"code": v.code, "field": "email", "msg": v.msg}
+}
