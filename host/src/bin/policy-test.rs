@@ -31,7 +31,11 @@ enum Command {
         /// Fixture files or folders (default: tests/cases).
         paths: Vec<PathBuf>,
         /// Engines to run, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "native,component,opa,rego")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "native,component,opa,rego"
+        )]
         engine: Vec<String>,
         /// The catalogue of contract violations whose coverage is reported.
         #[arg(long, default_value = "tests/violations.yaml")]
