@@ -2,6 +2,7 @@
 package authorization_grant
 
 import data.common
+import data.tenancy
 
 device_stable := "urn:matrix:client:device:"
 
@@ -23,6 +24,27 @@ is_admin if {
 	username := common.get(user, "username")
 	some admin in common.values(data.admin_users)
 	admin == username
+}
+
+# extensions.md §2: `@<localpart>:<server_name>` names the user `<localpart>` of this server.
+is_admin if {
+	username := common.get(user, "username")
+	server_name := data.server_name
+	is_string(server_name)
+	some admin in common.values(data.admin_users)
+	mxid_names(admin, username, server_name)
+}
+
+# mxid_names(admin, username, server_name): admin is `@<localpart>:<server>`, split at the
+# first `:` after the `@` (the server may hold more, e.g. a port), with <localpart> equal to
+# username and <server> to server_name.
+mxid_names(admin, username, server_name) if {
+	is_string(admin)
+	startswith(admin, "@")
+	parts := split(substring(admin, 1, count(admin) - 1), ":")
+	count(parts) > 1
+	parts[0] == username
+	concat(":", array.slice(parts, 1, count(parts))) == server_name
 }
 
 is_admin if {
@@ -136,4 +158,26 @@ violation contains {
 	counts := common.session_counts
 	counts != null
 	n := common.excess("soft_limit")
+}
+
+# ---------------------------------------------------------------------------
+# Tenants (extensions.md §1): the tenant owning the user's username.
+# ---------------------------------------------------------------------------
+
+user_tenant := id if {
+	u := common.get(user, "username")
+	id := tenancy.resolve(u)
+}
+
+violation contains v if {
+	id := user_tenant
+	tenancy.suspended(id)
+	v := tenancy.suspended_violation(id)
+}
+
+violation contains v if {
+	id := user_tenant
+	client := tenancy.client_of(input)
+	tenancy.client_rejected(id, client)
+	v := tenancy.client_violation(id, client)
 }

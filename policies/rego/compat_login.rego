@@ -2,6 +2,7 @@
 package compat_login
 
 import data.common
+import data.tenancy
 
 sso if common.get(common.get(input, "login"), "type") == "m.login.sso"
 
@@ -35,4 +36,12 @@ violation contains {
 	not sso
 	not session_replaced
 	n := common.excess("hard_limit")
+}
+
+# Tenants (extensions.md §1): the user's tenant is suspended.
+violation contains v if {
+	u := common.get(common.get(input, "user"), "username")
+	id := tenancy.resolve(u)
+	tenancy.suspended(id)
+	v := tenancy.suspended_violation(id)
 }

@@ -2,6 +2,7 @@
 package email
 
 import data.common
+import data.tenancy
 
 email_value := common.get(input, "email")
 
@@ -36,26 +37,42 @@ address_allowed if {
 }
 
 # E1
-violation contains {"code": "email-domain-not-allowed", "msg": "email domain is not allowed"} if {
+mas_violation contains {"code": "email-domain-not-allowed", "msg": "email domain is not allowed"} if {
 	allowed_domains_restricts
 	not domain_allowed
 }
 
 # E2
-violation contains {"code": "email-domain-banned", "msg": "email domain is banned"} if {
+mas_violation contains {"code": "email-domain-banned", "msg": "email domain is banned"} if {
 	d := domain
 	some p in common.values(data.banned_domains)
 	common.glob_match(p, d)
 }
 
 # E3
-violation contains {"code": "email-not-allowed", "msg": "email is not allowed"} if {
+mas_violation contains {"code": "email-not-allowed", "msg": "email is not allowed"} if {
 	allowed_addresses_restricts
 	not address_allowed
 }
 
 # E4
-violation contains {"code": "email-banned", "msg": "email is not allowed"} if {
+mas_violation contains {"code": "email-banned", "msg": "email is not allowed"} if {
 	e := email_value
 	common.matches(e, common.get(data.emails, "banned_addresses"))
+}
+
+# MAS's own rules, which register also applies (R10). register takes the tenant from the
+# username, so it never sees the rule below, which reads `input.tenant`.
+violation contains v if {
+	some v in mas_violation
+}
+
+# Tenants (extensions.md §1): only when `input.tenant` names a tenant. An unknown tenant
+# gives nothing.
+violation contains v if {
+	id := common.get(input, "tenant")
+	_ := tenancy.tenant(id)
+	e := email_value
+	tenancy.email_domain_rejected(id, e)
+	v := {"code": "tenant-email-domain-not-allowed", "msg": tenancy.email_domain_msg(id)}
 }

@@ -2,6 +2,7 @@
 package register
 
 import data.common
+import data.tenancy
 
 username := common.get(input, "username")
 
@@ -101,6 +102,43 @@ email_truthy if {
 # R10: the email violations, tagged with the email field.
 violation contains tagged if {
 	email_truthy
-	some v in data.email.violation
+	some v in data.email.mas_violation
 	tagged := {"code": v.code, "field": "email", "msg": v.msg}
+}
+
+# ---------------------------------------------------------------------------
+# Tenants (extensions.md §1): the tenant is the one owning the username.
+# ---------------------------------------------------------------------------
+
+tenant := id if {
+	u := username
+	id := tenancy.resolve(u)
+}
+
+has_tenant if _ := tenant
+
+# A username that is absent or not a string belongs to no tenant.
+violation contains v if {
+	v := username_violation("tenant-unknown", "username does not belong to any tenant")
+	tenancy.require_tenant
+	not has_tenant
+}
+
+violation contains v if {
+	id := tenant
+	tenancy.registration_closed(id)
+	v := username_violation("tenant-registration-closed", concat("", ["registration is closed for tenant ", id]))
+}
+
+violation contains v if {
+	id := tenant
+	tenancy.suspended(id)
+	v := username_violation("tenant-suspended", tenancy.suspended_msg(id))
+}
+
+violation contains v if {
+	id := tenant
+	e := common.get(input, "email")
+	tenancy.email_domain_rejected(id, e)
+	v := {"code": "tenant-email-domain-not-allowed", "field": "email", "msg": tenancy.email_domain_msg(id)}
 }

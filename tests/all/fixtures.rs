@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use policy_host::{coverage::Coverage, engine, runner};
+use policy_host::{coverage::Coverage, engine, fixtures, merge, runner};
+use serde_json::json;
 
 #[test]
 fn every_fixture_passes_and_engines_agree() {
@@ -33,6 +34,58 @@ fn every_fixture_passes_and_engines_agree() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// Extensions §1: a deployment that sets no tenants gets exactly MAS's behaviour. Every
+/// fixture outside the tenant suites must decide the same, on every engine, with an empty
+/// `tenants` key merged into its data as without one.
+#[test]
+fn an_empty_tenants_key_changes_no_decision() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cases");
+    let engines = ["native", "component", "opa", "rego"]
+        .into_iter()
+        .map(|name| engine::by_name(name).unwrap())
+        .collect::<Vec<_>>();
+    let variants = [
+        json!({"tenants": {}}),
+        json!({"tenants": {"require_tenant": false, "by_id": {}}}),
+    ];
+    let mut compared = 0;
+    for path in fixtures::discover(&dir).unwrap() {
+        if path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("tenants_")
+        {
+            continue;
+        }
+        let suite = fixtures::load(&path).unwrap();
+        for case in &suite.cases {
+            for engine in &engines {
+                let decide = |data: &serde_json::Value| {
+                    engine
+                        .load(data)
+                        .and_then(|mut p| p.evaluate(suite.entrypoint, case.input.as_ref()))
+                };
+                let without = decide(&case.data);
+                for extra in &variants {
+                    let data = merge::merge(case.data.clone(), extra.clone()).unwrap();
+                    assert_eq!(
+                        decide(&data),
+                        without,
+                        "{}::{} on {} with {extra}",
+                        path.display(),
+                        case.name,
+                        engine.name()
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 4000, "only {compared} comparisons ran");
 }
 
 #[test]

@@ -13,6 +13,8 @@ use crate::{
     cidr::Cidr,
     constraint::{Constraint, Gate},
     glob::Glob,
+    mxid::AdminUser,
+    tenants::Tenants,
     value::{get, iter, path, truthy},
 };
 
@@ -58,6 +60,11 @@ pub struct DataError {
 }
 
 impl DataError {
+    /// An error whose message already names its data path.
+    pub(crate) fn new(message: String) -> Self {
+        DataError { message }
+    }
+
     pub(crate) fn regex(path: &DataPath, reason: &str) -> Self {
         DataError {
             message: format!("invalid regex at {path}: {reason}"),
@@ -104,7 +111,7 @@ impl std::error::Error for DataError {}
 pub struct PolicyData {
     pub(crate) server_name: Option<String>,
     pub(crate) session_limit: Option<Value>,
-    pub(crate) admin_users: Vec<Value>,
+    pub(crate) admin_users: Vec<AdminUser>,
     pub(crate) admin_clients: Vec<Value>,
     pub(crate) banned_ips: Vec<Cidr>,
     pub(crate) banned_user_agents: Constraint,
@@ -117,6 +124,7 @@ pub struct PolicyData {
     pub(crate) allow_insecure_uris: bool,
     pub(crate) allow_host_mismatch: bool,
     pub(crate) allow_missing_client_uri: bool,
+    pub(crate) tenants: Tenants,
 }
 
 fn globs(v: Option<&Value>) -> Vec<Glob> {
@@ -143,6 +151,16 @@ fn cidrs(v: Option<&Value>, at: &DataPath) -> Result<Vec<Cidr>, DataError> {
 }
 
 impl PolicyData {
+    /// `data.server_name`, when set.
+    pub fn server_name(&self) -> Option<&str> {
+        self.server_name.as_deref()
+    }
+
+    /// `data.tenants`; empty when the key is absent.
+    pub fn tenants(&self) -> &Tenants {
+        &self.tenants
+    }
+
     /// Validates and compiles a data document. `None` (no data) compiles like `{}`.
     ///
     /// # Errors
@@ -150,7 +168,7 @@ impl PolicyData {
     /// Returns the first invalid regex, CIDR or `server_name`, named by its data path.
     pub fn compile(data: Option<&Value>) -> Result<Self, DataError> {
         let root = DataPath::root();
-        let server_name = match get(data, "server_name") {
+        let server_name: Option<String> = match get(data, "server_name") {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(other) => {
@@ -163,10 +181,13 @@ impl PolicyData {
         };
         let constraint = |keys: &[&str]| Constraint::compile(path(data, keys), &root.keys(keys));
         let cfg = get(data, "client_registration");
+        let admin_users = iter(get(data, "admin_users"))
+            .map(|entry| AdminUser::new(entry, server_name.as_deref()))
+            .collect();
         Ok(PolicyData {
             server_name,
             session_limit: get(data, "session_limit").cloned(),
-            admin_users: iter(get(data, "admin_users")).cloned().collect(),
+            admin_users,
             admin_clients: iter(get(data, "admin_clients")).cloned().collect(),
             banned_ips: cidrs(
                 path(data, &["requester", "banned_ips"]),
@@ -187,6 +208,7 @@ impl PolicyData {
             allow_insecure_uris: truthy(get(cfg, "allow_insecure_uris")),
             allow_host_mismatch: truthy(get(cfg, "allow_host_mismatch")),
             allow_missing_client_uri: truthy(get(cfg, "allow_missing_client_uri")),
+            tenants: Tenants::compile(get(data, "tenants"), &root.key("tenants"))?,
         })
     }
 }

@@ -22,6 +22,13 @@ impl Glob {
         Glob(regex)
     }
 
+    /// Compiles `pattern`, or `None` when it is malformed. Upstream keys accept malformed globs
+    /// (they never match), but this project's own keys refuse them at load.
+    pub fn parse(pattern: &str) -> Option<Self> {
+        let glob = Glob::new(pattern);
+        glob.0.is_some().then_some(glob)
+    }
+
     /// A glob for a non-string pattern: it matches nothing.
     pub fn never() -> Self {
         Glob(None)

@@ -8,6 +8,7 @@ use crate::{
     data::PolicyData,
     requester,
     sessions::{self, Limit},
+    tenant_rules,
     value::{eq, get, path, truthy},
     violation::{Violation, Violations},
 };
@@ -60,7 +61,7 @@ impl Grant<'_> {
         self.data
             .admin_users
             .iter()
-            .any(|admin| eq(username, admin))
+            .any(|admin| admin.matches(username))
             || truthy(path(self.input, &["user", "can_request_admin"]))
     }
 
@@ -128,6 +129,7 @@ pub fn evaluate(data: &PolicyData, input: Option<&Value>, out: &mut Violations) 
     if let Some(v) = requester::violation(data, input) {
         out.push(v);
     }
+    tenant_rules::authorization_grant(data, input, out);
     let counts = get(input, "session_counts");
     if !matches!(counts, None | Some(Value::Null))
         && let Some(v) = sessions::too_many(

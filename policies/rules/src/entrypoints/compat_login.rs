@@ -6,6 +6,7 @@ use crate::{
     data::PolicyData,
     requester,
     sessions::{self, Limit},
+    tenant_rules,
     value::{eq, get, path},
     violation::Violations,
 };
@@ -15,6 +16,7 @@ pub fn evaluate(data: &PolicyData, input: Option<&Value>, out: &mut Violations) 
     if let Some(v) = requester::violation(data, input) {
         out.push(v);
     }
+    tenant_rules::user_suspended(data, input, out);
     if !sessions::not_replaced(input) {
         return;
     }

@@ -4,12 +4,13 @@ use serde_json::Value;
 
 use crate::{
     data::PolicyData,
+    tenant_rules,
     value::get,
     violation::{Violation, Violations},
 };
 
 /// The domain of an address with exactly one `@` (possibly empty); `None` otherwise.
-fn domain(email: Option<&Value>) -> Option<&str> {
+pub(crate) fn domain(email: Option<&Value>) -> Option<&str> {
     let email = email?.as_str()?;
     let (_, domain) = email.split_once('@')?;
     (!domain.contains('@')).then_some(domain)
@@ -52,4 +53,5 @@ pub fn evaluate(data: &PolicyData, input: Option<&Value>, out: &mut Violations) 
     for v in violations(data, input) {
         out.push(v);
     }
+    tenant_rules::email(data, input, out);
 }

@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::{
     data::PolicyData,
     entrypoints::email,
-    requester,
+    requester, tenant_rules,
     value::{count, eq, get, truthy},
     violation::{Violation, Violations},
 };
@@ -65,6 +65,7 @@ pub fn username_rules(data: &PolicyData, username: Option<&Value>, out: &mut Vio
 /// Evaluates `register/violation`.
 pub fn evaluate(data: &PolicyData, input: Option<&Value>, out: &mut Violations) {
     username_rules(data, get(input, "username"), out);
+    tenant_rules::register(data, input, out);
 
     let method = get(input, "registration_method");
     out.push_if(!truthy(method), || {
