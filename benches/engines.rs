@@ -3,7 +3,9 @@
 //! - `per_request`: what MAS pays per request. For `opa`, a fresh store, `Runtime::new`, the
 //!   full data load and one evaluation; for `native`, compiling the data and one evaluation;
 //!   for `component`, a fresh instance from the `InstancePre`, the data load and one
-//!   evaluation, under the default limits.
+//!   evaluation, under the default limits; for `rego`, validating the data, a clone of the
+//!   parsed policies with the data added, and one evaluation (which includes regorus's
+//!   analysis of the policies for the new data).
 //! - `warm`: one loaded instance, evaluation only.
 //! - `floor`: the per-request path with `{}` data and an empty input object. `opa-null` runs
 //!   `null_policy.wat`, a module that does nothing, so it is the host's own cost: the budget's
@@ -19,6 +21,7 @@ use policy_host::{
         component::ComponentEngine,
         native::NativeEngine,
         opa::{Mode, OpaEngine},
+        rego::RegoEngine,
     },
     limits::Limits,
     merge,
@@ -60,6 +63,10 @@ fn engines() -> Vec<(Box<dyn Engine>, Box<dyn Engine>)> {
         (
             Box::new(OpaEngine::new(Mode::PerRequest).expect("opa engine")),
             Box::new(OpaEngine::new(Mode::Warm).expect("opa engine")),
+        ),
+        (
+            Box::new(RegoEngine::new().expect("rego engine")),
+            Box::new(RegoEngine::new().expect("rego engine")),
         ),
     ]
 }

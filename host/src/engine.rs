@@ -12,7 +12,10 @@ pub mod rego;
 
 use std::fmt;
 
-use policy_rules::Entrypoint;
+use policy_rules::{
+    Entrypoint, PolicyData,
+    value::{depth_within_limit, too_deep_message},
+};
 use serde_json::Value;
 
 /// Why an engine produced no decision. Callers must deny.
@@ -64,7 +67,35 @@ pub trait LoadedPolicy {
 }
 
 /// The engines this build can run, by name.
-pub const ENGINE_NAMES: [&str; 3] = ["native", "component", "opa"];
+pub const ENGINE_NAMES: [&str; 4] = ["native", "component", "opa", "rego"];
+
+/// Validates and compiles a merged data document the way `policy.wasm` does, for the engines
+/// that run in the host process (`native`, `rego`): first the nesting limit, then the Rust data
+/// loader (regexes, CIDRs, `server_name`; decision D5). So every engine refuses the same data
+/// with the same message.
+///
+/// # Errors
+///
+/// [`EvalError::Data`] naming the first problem.
+pub fn compile_data(data: &Value) -> Result<PolicyData, EvalError> {
+    if !depth_within_limit(data) {
+        return Err(EvalError::Data(too_deep_message("document")));
+    }
+    PolicyData::compile(Some(data)).map_err(|e| EvalError::Data(e.to_string()))
+}
+
+/// Refuses an input nested deeper than `policy.wasm` accepts, as the in-process engines must
+/// to agree with it.
+///
+/// # Errors
+///
+/// [`EvalError::Engine`] when the input is too deep.
+pub fn check_input(input: Option<&Value>) -> Result<(), EvalError> {
+    if input.is_some_and(|i| !depth_within_limit(i)) {
+        return Err(EvalError::Engine(too_deep_message("input")));
+    }
+    Ok(())
+}
 
 /// Creates an engine by name.
 ///

@@ -61,6 +61,17 @@ fn discover(text: &str) -> Option<(String, Vec<String>)> {
     Some((package, rules))
 }
 
+/// A file's name in reports: relative to the working directory when it is inside it.
+fn display_name(path: &Path) -> String {
+    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
 /// Runs every `test_*` rule of the `*_test.rego` files in `dir`.
 ///
 /// # Errors
@@ -72,9 +83,10 @@ pub fn run(dir: &Path, coverage: bool) -> anyhow::Result<RegoTestReport> {
     for file in rego_files(dir, true)? {
         let text = std::fs::read_to_string(&file)
             .with_context(|| format!("cannot read {}", file.display()))?;
+        // regorus names the file so in its errors and in the coverage report.
         engine
-            .add_policy(file.display().to_string(), text.clone())
-            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            .add_policy(display_name(&file), text.clone())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         if file.to_string_lossy().ends_with("_test.rego") {
             match discover(&text) {
                 Some((package, rules)) => {
@@ -119,6 +131,44 @@ pub fn run(dir: &Path, coverage: bool) -> anyhow::Result<RegoTestReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reports_each_test_and_the_lines_no_test_reached() {
+        let dir = std::env::temp_dir().join(format!("rego-tests-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("p.rego"),
+            "package p\n\nallow if input.x == 1\n\nnext(x) := y if {\n\ty := x + 1\n}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("p_test.rego"),
+            "package p_test\n\nimport data.p\n\ntest_allow if p.allow with input as {\"x\": 1}\n\ntest_fails if p.allow with input as {\"x\": 2}\n",
+        )
+        .unwrap();
+        let report = run(&dir, true);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let report = report.unwrap();
+        assert_eq!(
+            report.tests,
+            vec![
+                TestOutcome {
+                    name: "p_test.test_allow".to_owned(),
+                    failure: None
+                },
+                TestOutcome {
+                    name: "p_test.test_fails".to_owned(),
+                    failure: Some("undefined (a condition failed)".to_owned())
+                },
+            ]
+        );
+        assert_eq!(report.coverage.len(), 1, "{:?}", report.coverage);
+        let file = &report.coverage[0];
+        assert!(file.path.ends_with("p.rego"), "{file:?}");
+        assert!(file.covered > 0, "{file:?}");
+        assert!(file.uncovered.contains(&6), "{file:?}");
+        assert!(!file.uncovered.contains(&3), "{file:?}");
+    }
 
     #[test]
     fn finds_the_package_and_test_rules() {

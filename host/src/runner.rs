@@ -4,7 +4,10 @@
 //! expectation *and* all engines agree with each other; a disagreement is reported with each
 //! engine's output. Outputs must also already be in OPA's canonical order (decision D4).
 
-use std::path::PathBuf;
+use std::{
+    ops::ControlFlow,
+    path::{Path, PathBuf},
+};
 
 use policy_rules::value::canonicalize;
 use serde_json::Value;
@@ -152,66 +155,81 @@ pub fn run(
     engines: &[Box<dyn Engine>],
     mut on_case: impl FnMut(&CaseReport),
 ) -> RunReport {
+    run_while(paths, engines, |case| {
+        on_case(case);
+        ControlFlow::Continue(())
+    })
+}
+
+/// As [`run`], but stops as soon as `on_case` breaks (the CLI stops when its output pipe is
+/// closed); the report then holds the cases that ran.
+pub fn run_while(
+    paths: &[PathBuf],
+    engines: &[Box<dyn Engine>],
+    mut on_case: impl FnMut(&CaseReport) -> ControlFlow<()>,
+) -> RunReport {
     let mut report = RunReport::default();
-    let mut push = |r: CaseReport, report: &mut RunReport| {
-        on_case(&r);
-        report.cases.push(r);
-    };
-    for root in paths {
-        let files = match fixtures::discover(root) {
-            Ok(files) => files,
-            Err(err) => {
-                push(
-                    CaseReport {
-                        label: root.display().to_string(),
-                        failure: Some(err),
-                        violations: Vec::new(),
-                    },
-                    &mut report,
-                );
-                continue;
-            }
-        };
-        for file in files {
-            let suite = match fixtures::load(&file) {
-                Ok(suite) => suite,
-                Err(err) => {
-                    push(
-                        CaseReport {
-                            label: file.display().to_string(),
-                            failure: Some(err),
-                            violations: Vec::new(),
-                        },
-                        &mut report,
-                    );
-                    continue;
-                }
-            };
-            for (label, err) in &suite.broken {
-                push(
-                    CaseReport {
-                        label: format!("{}::{label}", file.display()),
-                        failure: Some(format!("invalid case: {err}")),
-                        violations: Vec::new(),
-                    },
-                    &mut report,
-                );
-            }
-            for case in &suite.cases {
-                let (failure, violations) = match run_case(engines, &suite, case) {
-                    Ok(violations) => (None, violations),
-                    Err(why) => (Some(why), Vec::new()),
-                };
-                push(
-                    CaseReport {
-                        label: format!("{}::{}", file.display(), case.name),
-                        failure,
-                        violations,
-                    },
-                    &mut report,
-                );
-            }
+    for case in paths.iter().flat_map(|root| root_cases(root, engines)) {
+        let flow = on_case(&case);
+        report.cases.push(case);
+        if flow.is_break() {
+            break;
         }
     }
     report
+}
+
+/// A failure that is not a case's: an unreadable folder or file, or a case that does not parse.
+fn broken(label: String, failure: String) -> CaseReport {
+    CaseReport {
+        label,
+        failure: Some(failure),
+        violations: Vec::new(),
+    }
+}
+
+/// The cases under `root`, each run when the iterator reaches it.
+fn root_cases<'a>(
+    root: &Path,
+    engines: &'a [Box<dyn Engine>],
+) -> Box<dyn Iterator<Item = CaseReport> + 'a> {
+    match fixtures::discover(root) {
+        Ok(files) => Box::new(
+            files
+                .into_iter()
+                .flat_map(move |file| file_cases(&file, engines)),
+        ),
+        Err(err) => Box::new(std::iter::once(broken(root.display().to_string(), err))),
+    }
+}
+
+/// The cases of one file: first those that do not parse, then the others, each run when the
+/// iterator reaches it.
+fn file_cases<'a>(
+    file: &Path,
+    engines: &'a [Box<dyn Engine>],
+) -> Box<dyn Iterator<Item = CaseReport> + 'a> {
+    let name = file.display().to_string();
+    let suite = match fixtures::load(file) {
+        Ok(suite) => suite,
+        Err(err) => return Box::new(std::iter::once(broken(name, err))),
+    };
+    let invalid: Vec<CaseReport> = suite
+        .broken
+        .iter()
+        .map(|(label, err)| broken(format!("{name}::{label}"), format!("invalid case: {err}")))
+        .collect();
+    let cases = (0..suite.cases.len()).map(move |i| {
+        let case = &suite.cases[i];
+        let (failure, violations) = match run_case(engines, &suite, case) {
+            Ok(violations) => (None, violations),
+            Err(why) => (Some(why), Vec::new()),
+        };
+        CaseReport {
+            label: format!("{name}::{}", case.name),
+            failure,
+            violations,
+        }
+    });
+    Box::new(invalid.into_iter().chain(cases))
 }

@@ -6,7 +6,9 @@
 //! - the OPA-ABI module gets its ABI version globals (`build/postlink.rs`) and lands at
 //!   `target/wasm/policy.wasm`;
 //! - the component's core module is encoded as a component with `wit-component` (it imports
-//!   nothing, unlike a `wasm32-wasip2` build) and lands at `target/wasm/policy.component.wasm`.
+//!   nothing, unlike a `wasm32-wasip2` build) and lands at `target/wasm/policy.component.wasm`;
+//! - the claims mapper (`plugins/claims-component`) is encoded the same way and lands at
+//!   `target/wasm/claims.component.wasm`.
 
 #[path = "build/postlink.rs"]
 mod postlink;
@@ -44,6 +46,10 @@ fn main() {
         "policies/component/src",
         "policies/component/Cargo.toml",
         "wit",
+        "plugins/claims-mapper/src",
+        "plugins/claims-mapper/Cargo.toml",
+        "plugins/claims-component/src",
+        "plugins/claims-component/Cargo.toml",
         "tests/hostile/src",
         "tests/hostile/Cargo.toml",
         "Cargo.toml",
@@ -85,6 +91,11 @@ fn main() {
             "policy_hostile_guest",
             "hostile.component.wasm",
             "HOSTILE_COMPONENT_PATH",
+        ),
+        (
+            "claims_component",
+            "claims.component.wasm",
+            "CLAIMS_COMPONENT_PATH",
         ),
     ] {
         let out = wasm_target_dir.join(file);
@@ -138,6 +149,8 @@ fn build_module(root: &Path, target_dir: &Path) {
             "policy-component",
             "--package",
             "policy-hostile-guest",
+            "--package",
+            "claims-component",
             "--target",
             "wasm32-unknown-unknown",
             "--profile",

@@ -6,6 +6,8 @@
 )]
 
 mod abi;
+mod claims;
 mod component;
 mod differential;
 mod fixtures;
+mod migrate;

@@ -1,14 +1,25 @@
 //! `policy-test`: runs fixture suites across engines and evaluates single inputs.
+//!
+//! Output goes through a locked stdout with `writeln!`, and every write error is returned: when
+//! the reader goes away (`policy-test test | head`) the program stops quietly with status 0
+//! instead of panicking as `println!` would.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    io::{self, Write as _},
+    ops::ControlFlow,
+    path::PathBuf,
+    process::ExitCode,
+};
 
 use anyhow::{Context as _, bail};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use policy_host::{
     coverage::Coverage,
     engine,
     fixtures::{self, FIXTURE_SERVER_NAME},
-    merge, runner,
+    merge, rego_tests,
+    report::{self, TestRun, ViolationCoverage},
+    runner,
 };
 use policy_rules::Entrypoint;
 use serde_json::Value;
@@ -26,24 +37,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run fixture suites on several engines and cross-check them.
-    Test {
-        /// Fixture files or folders (default: tests/cases).
-        paths: Vec<PathBuf>,
-        /// Engines to run, comma-separated.
-        #[arg(
-            long,
-            value_delimiter = ',',
-            default_value = "native,component,opa,rego"
-        )]
-        engine: Vec<String>,
-        /// The catalogue of contract violations whose coverage is reported.
-        #[arg(long, default_value = "tests/violations.yaml")]
-        catalogue: PathBuf,
-        /// Fail unless at least this percentage of the catalogue is produced by passing cases.
-        #[arg(long, default_value_t = 0.0)]
-        min_coverage: f64,
-    },
+    /// Run fixture suites on several engines and cross-check them; with the `rego` engine, also
+    /// run the Rego twin's own `test_*` rules.
+    Test(TestArgs),
     /// Write the resolved fixture cases with the native engine's result, as JSON lines, for
     /// tests in other runtimes (the OPA JS SDK test in `tests/node`).
     Export {
@@ -70,11 +66,56 @@ enum Command {
         #[arg(long, default_value = "native")]
         engine: String,
     },
+    /// Map one login's claims with a provider's `claims_imports`, as MAS would, and check the
+    /// result with the policy. Exit 1 when MAS would show an error page.
+    Claims(policy_host::claims::cli::ClaimsArgs),
+    /// Check a user export: each user's MXID, lock-outs and collisions. Exit 1 on any.
+    Migrate(policy_host::claims::cli::MigrateArgs),
+}
+
+/// `policy-test test`.
+#[derive(Args)]
+struct TestArgs {
+    /// Fixture files or folders (default: tests/cases).
+    paths: Vec<PathBuf>,
+    /// Engines to run, comma-separated. With `rego`, the Rego twin's tests run too.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "native,component,opa,rego"
+    )]
+    engine: Vec<String>,
+    /// The catalogue of contract violations whose coverage is reported.
+    #[arg(long, default_value = "tests/violations.yaml")]
+    catalogue: PathBuf,
+    /// Fail unless at least this percentage of the catalogue is produced by passing cases.
+    #[arg(long, default_value_t = 0.0)]
+    min_coverage: f64,
+    /// Report the Rego twin's line coverage by its tests, per file, with the uncovered lines.
+    #[arg(long)]
+    coverage: bool,
+    /// How to print the results.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Pretty)]
+    format: OutputFormat,
+    /// Also write the results as JUnit XML to this file.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+}
+
+/// How `test` prints its results.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutputFormat {
+    /// Lines for people, each fixture case as it ends.
+    Pretty,
+    /// One JSON document when the run ends.
+    Json,
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
+        // The reader went away (`policy-test test | head`): stop quietly, as `cat` does.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(2)
@@ -82,14 +123,16 @@ fn main() -> ExitCode {
     }
 }
 
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Test {
-            paths,
-            engine,
-            catalogue,
-            min_coverage,
-        } => test(paths, &engine, &catalogue, min_coverage),
+        Command::Test(args) => test(args),
         Command::Export { paths, out } => export(paths, &out),
         Command::Eval {
             entrypoint,
@@ -98,63 +141,78 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             server_name,
             engine,
         } => eval(&entrypoint, &input, data.as_deref(), &server_name, &engine),
+        Command::Claims(args) => policy_host::claims::cli::claims(&args),
+        Command::Migrate(args) => policy_host::claims::cli::migrate(&args),
     }
 }
 
-fn test(
-    paths: Vec<PathBuf>,
-    names: &[String],
-    catalogue: &std::path::Path,
-    min_coverage: f64,
-) -> anyhow::Result<ExitCode> {
-    let mut coverage = Coverage::load(catalogue).map_err(anyhow::Error::msg)?;
-    let paths = default_paths(paths);
-    let engines = names
+fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
+    let mut coverage = Coverage::load(&args.catalogue).map_err(anyhow::Error::msg)?;
+    let paths = default_paths(args.paths);
+    let engines = args
+        .engine
         .iter()
         .map(|n| engine::by_name(n.trim()))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    println!(
-        "engines: {}",
-        engines
-            .iter()
-            .map(|e| e.name())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let report = runner::run(&paths, &engines, |case| match &case.failure {
-        None => println!("ok   {}", case.label),
-        Some(why) => {
-            println!("FAIL {}", case.label);
-            for line in why.lines() {
-                println!("     {line}");
-            }
+    let names: Vec<String> = engines.iter().map(|e| e.name().to_owned()).collect();
+    let with_rego = names.iter().any(|n| n == "rego");
+    if args.coverage && !with_rego {
+        bail!("--coverage is the rego tests' line coverage: add `rego` to --engine");
+    }
+    let pretty = args.format == OutputFormat::Pretty;
+    let mut out = io::stdout().lock();
+    if pretty {
+        writeln!(out, "engines: {}", names.join(", "))?;
+    }
+    let mut write_error = None;
+    let fixtures = runner::run_while(&paths, &engines, |case| {
+        if !pretty {
+            return ControlFlow::Continue(());
         }
+        report::pretty_case(&mut out, case).map_or_else(
+            |e| {
+                write_error = Some(e);
+                ControlFlow::Break(())
+            },
+            ControlFlow::Continue,
+        )
     });
-    for case in &report.cases {
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    for case in &fixtures.cases {
         coverage.observe(&case.violations);
     }
     let (covered, total) = coverage.counts();
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "a percentage of a few dozen entries"
-    )]
-    let percent = if total == 0 {
-        100.0
-    } else {
-        100.0 * covered as f64 / total as f64
+    let violations = ViolationCoverage {
+        covered,
+        total,
+        uncovered: coverage
+            .uncovered()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        min_percent: args.min_coverage,
     };
-    println!(
-        "coverage: {covered}/{total} contract violations produced by passing cases ({percent:.0}%)"
-    );
-    for id in coverage.uncovered() {
-        println!("     not covered: {id}");
+    let rego = with_rego
+        .then(|| rego_tests::run(&engine::rego::default_policy_dir(), args.coverage))
+        .transpose()?;
+    let run = TestRun {
+        engines: names,
+        fixtures,
+        violations,
+        rego,
+    };
+    match args.format {
+        OutputFormat::Pretty => report::pretty_summary(&mut out, &run)?,
+        OutputFormat::Json => writeln!(out, "{:#}", report::json(&run))?,
     }
-    let coverage_ok = percent >= min_coverage;
-    if !coverage_ok {
-        println!("coverage {percent:.0}% is below --min-coverage {min_coverage}");
+    out.flush()?;
+    if let Some(path) = &args.junit {
+        std::fs::write(path, report::junit(&run))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    println!("{} passed, {} failed", report.passed(), report.failed());
-    Ok(if report.failed() == 0 && coverage_ok {
+    Ok(if run.success() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -170,8 +228,6 @@ fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
 }
 
 fn export(paths: Vec<PathBuf>, out: &std::path::Path) -> anyhow::Result<ExitCode> {
-    use std::io::Write as _;
-
     use policy_host::engine::{Engine as _, EvalError, native::NativeEngine};
 
     let mut lines = Vec::new();
@@ -207,7 +263,12 @@ fn export(paths: Vec<PathBuf>, out: &std::path::Path) -> anyhow::Result<ExitCode
     for line in &lines {
         writeln!(file, "{line}").with_context(|| format!("cannot write {}", out.display()))?;
     }
-    println!("wrote {} cases to {}", lines.len(), out.display());
+    writeln!(
+        io::stdout().lock(),
+        "wrote {} cases to {}",
+        lines.len(),
+        out.display()
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -240,6 +301,6 @@ fn eval(
     let engine = engine::by_name(engine)?;
     let mut policy = engine.load(&data)?;
     let violations = policy.evaluate(entrypoint, Some(&input))?;
-    println!("{}", Value::Array(violations));
+    writeln!(io::stdout().lock(), "{}", Value::Array(violations))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,12 +1,9 @@
 //! The `native` engine: the rules library called directly. The reference for the others.
 
-use policy_rules::{
-    Entrypoint, PolicyData,
-    value::{depth_within_limit, too_deep_message},
-};
+use policy_rules::{Entrypoint, PolicyData};
 use serde_json::Value;
 
-use super::{Engine, EvalError, LoadedPolicy};
+use super::{Engine, EvalError, LoadedPolicy, check_input, compile_data};
 
 /// Evaluates with `policy-rules` in-process.
 #[derive(Debug, Default, Clone, Copy)]
@@ -18,12 +15,7 @@ impl Engine for NativeEngine {
     }
 
     fn load(&self, data: &Value) -> Result<Box<dyn LoadedPolicy + '_>, EvalError> {
-        // The same limit `policy.wasm` applies, so that the engines agree on hostile documents.
-        if !depth_within_limit(data) {
-            return Err(EvalError::Data(too_deep_message("document")));
-        }
-        let data = PolicyData::compile(Some(data)).map_err(|e| EvalError::Data(e.to_string()))?;
-        Ok(Box::new(NativePolicy(data)))
+        Ok(Box::new(NativePolicy(compile_data(data)?)))
     }
 }
 
@@ -35,9 +27,7 @@ impl LoadedPolicy for NativePolicy {
         entrypoint: Entrypoint,
         input: Option<&Value>,
     ) -> Result<Vec<Value>, EvalError> {
-        if input.is_some_and(|i| !depth_within_limit(i)) {
-            return Err(EvalError::Engine(too_deep_message("input")));
-        }
+        check_input(input)?;
         Ok(self.0.evaluate(entrypoint, input))
     }
 }

@@ -2,13 +2,20 @@
 //!
 //! The Rego is the only second implementation of the rules; the differential tests keep it
 //! equal to the Rust rules. Policies are parsed once into a prepared regorus engine, which is
-//! cloned for each data load, so no evaluation re-parses Rego.
+//! cloned for each data load, so no evaluation re-parses Rego. regorus analyses the policies
+//! again after `add_data` (its first evaluation of a new data document costs a few
+//! milliseconds); evaluations of a loaded document after the first reuse that analysis.
 //!
 //! Data reaches the Rego the way it reaches the other engines: validated first by the Rust
 //! data loader (invalid regexes and CIDRs, `server_name`, nesting depth — decision D5 belongs
 //! to the loader, the Rego may assume valid data), then added to regorus as `data`, merged as
-//! MAS merges it (the caller passes the merged document). Every evaluation runs under
-//! regorus's execution timer, so a pathological evaluation cannot hang the host.
+//! MAS merges it (the caller passes the merged document).
+//!
+//! Limits: every evaluation runs under regorus's execution timer ([`DEFAULT_TIME_LIMIT`]), so a
+//! pathological evaluation cannot hang the host. There is no memory limit: regorus 0.14 limits
+//! memory only through its `allocator-memory-limits` feature, which needs its mimalloc fork
+//! installed as the process-wide global allocator and caps the whole process, not one engine
+//! (and its per-execution budgets exist only for the RVM, not for this interpreter).
 
 use std::{
     num::NonZeroU32,
@@ -17,14 +24,12 @@ use std::{
 };
 
 use anyhow::Context as _;
-use policy_rules::{
-    Entrypoint, PolicyData,
-    value::{canonicalize, depth_within_limit, too_deep_message},
-};
+use policy_rules::{Entrypoint, value::canonicalize};
 use regorus::utils::limits::ExecutionTimerConfig;
+use serde::Deserialize as _;
 use serde_json::Value;
 
-use super::{Engine, EvalError, LoadedPolicy};
+use super::{Engine, EvalError, LoadedPolicy, check_input, compile_data};
 
 /// Where the Rego twin lives in this repository.
 pub fn default_policy_dir() -> PathBuf {
@@ -57,6 +62,11 @@ pub fn rego_files(dir: &Path, tests: bool) -> anyhow::Result<Vec<PathBuf>> {
 
 /// The wall-clock limit of one regorus evaluation. By default 1 second.
 pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(1);
+
+/// How many interpreter steps regorus takes between two clock reads of the execution timer.
+/// A step is microseconds at most, so the limit is overshot by well under a millisecond; reading
+/// the clock at every step costs about 15% of a warm evaluation.
+const TIMER_CHECK_INTERVAL: NonZeroU32 = NonZeroU32::new(100).expect("nonzero");
 
 /// Evaluates the Rego twin with regorus.
 pub struct RegoEngine {
@@ -95,14 +105,14 @@ pub(crate) fn prepared_engine(time_limit: Duration) -> regorus::Engine {
     engine.set_rego_v0(false);
     engine.set_execution_timer_config(ExecutionTimerConfig {
         limit: time_limit,
-        check_interval: NonZeroU32::MIN,
+        check_interval: TIMER_CHECK_INTERVAL,
     });
     engine
 }
 
 /// A JSON value as a regorus value.
 pub(crate) fn to_regorus(v: &Value) -> Result<regorus::Value, String> {
-    regorus::Value::from_json_str(&v.to_string()).map_err(|e| e.to_string())
+    regorus::Value::deserialize(v).map_err(|e| e.to_string())
 }
 
 impl Engine for RegoEngine {
@@ -111,10 +121,7 @@ impl Engine for RegoEngine {
     }
 
     fn load(&self, data: &Value) -> Result<Box<dyn LoadedPolicy + '_>, EvalError> {
-        if !depth_within_limit(data) {
-            return Err(EvalError::Data(too_deep_message("document")));
-        }
-        PolicyData::compile(Some(data)).map_err(|e| EvalError::Data(e.to_string()))?;
+        compile_data(data)?;
         let mut engine = self.prepared.clone();
         engine
             .add_data(to_regorus(data).map_err(EvalError::Data)?)
@@ -131,9 +138,7 @@ impl LoadedPolicy for RegoPolicy {
         entrypoint: Entrypoint,
         input: Option<&Value>,
     ) -> Result<Vec<Value>, EvalError> {
-        if input.is_some_and(|i| !depth_within_limit(i)) {
-            return Err(EvalError::Engine(too_deep_message("input")));
-        }
+        check_input(input)?;
         match input {
             Some(input) => self
                 .0
@@ -147,22 +152,54 @@ impl LoadedPolicy for RegoPolicy {
             .map_err(|e| EvalError::Engine(format!("rego evaluation failed: {e}")))?;
         let mut violations = match result {
             regorus::Value::Undefined => Vec::new(),
-            value => {
-                let json = value
-                    .to_json_str()
-                    .map_err(|e| EvalError::Engine(format!("rego result: {e}")))?;
-                match serde_json::from_str(&json) {
-                    Ok(Value::Array(items)) => items,
-                    _ => {
-                        return Err(EvalError::Engine(format!(
-                            "rego result is not a set: {json}"
-                        )));
-                    }
+            value => match serde_json::to_value(&value) {
+                Ok(Value::Array(items)) => items,
+                Ok(other) => {
+                    return Err(EvalError::Engine(format!(
+                        "rego result is not a set: {other}"
+                    )));
                 }
-            }
+                Err(e) => return Err(EvalError::Engine(format!("rego result: {e}"))),
+            },
         };
         // A Rego set has no order; print it in OPA's canonical order, as `opa eval` does.
         canonicalize(&mut violations);
         Ok(violations)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_runaway_evaluation_is_stopped_by_the_timer() {
+        let dir = std::env::temp_dir().join(format!("rego-runaway-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // 25 million iterations: tens of seconds without a limit.
+        std::fs::write(
+            dir.join("register.rego"),
+            "package register\n\nviolation contains \"x\" if {\n\tsome i in numbers.range(1, 5000)\n\tsome j in numbers.range(1, 5000)\n\ti * j < 0\n}\n",
+        )
+        .unwrap();
+        let engine = RegoEngine::from_dir(&dir, Duration::from_millis(50));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let engine = engine.unwrap();
+        let mut policy = engine.load(&json!({"server_name": "example.com"})).unwrap();
+        let started = Instant::now();
+        let result = policy.evaluate(Entrypoint::Register, Some(&json!({})));
+        let elapsed = started.elapsed();
+        assert!(
+            matches!(&result, Err(EvalError::Engine(msg)) if msg.contains("exceeded time limit")),
+            "{result:?}"
+        );
+        assert!(
+            elapsed < Duration::from_secs(2),
+            "stopped after {elapsed:?}"
+        );
     }
 }

@@ -24,3 +24,11 @@ pub fn policy_component() -> &'static [u8] {
 pub fn hostile_component() -> &'static [u8] {
     include_bytes!(env!("HOSTILE_COMPONENT_PATH"))
 }
+
+/// Where the build left the claims-mapper component: `<target dir>/wasm/claims.component.wasm`.
+pub const CLAIMS_COMPONENT_PATH: &str = env!("CLAIMS_COMPONENT_PATH");
+
+/// The bytes of the claims-mapper component (world `claims-mapper` of `wit/claims.wit`).
+pub fn claims_component() -> &'static [u8] {
+    include_bytes!(env!("CLAIMS_COMPONENT_PATH"))
+}
