@@ -26,7 +26,7 @@
 //!
 //! A disagreement prints the case as a ready-to-paste fixture (see [`fixture`]).
 
-use std::fmt::Write as _;
+use std::{cell::RefCell, collections::BTreeSet, fmt::Write as _};
 
 use policy_host::{
     engine::{
@@ -321,6 +321,93 @@ fn flag() -> BoxedStrategy<Value> {
     prop_oneof![4 => Just(json!(true)), 4 => Just(json!(false)), 1 => odd()].boxed()
 }
 
+/// Tenants (extensions §1) as `(id, localpart_prefix, localpart_suffix)`. Any subset of the
+/// first seven loads: equal-length pairs never overlap (`t.`/`xy`, `acme.`/`u.z.p`). The last
+/// one clashes with `acme.` (both could own `acme.q.`), so a document holding both is refused
+/// at load by every engine alike.
+const TENANTS: &[(&str, &str, &str)] = &[
+    ("acme", "acme.", ""),
+    ("acme-eu", "acme.eu.", ""),
+    ("t", "t.", ""),
+    ("initech", "", ".in"),
+    ("xy", "x", "y"),
+    ("uzp", "u.z", ".p"),
+    ("main", "", ""),
+    ("clash", "acme", "."),
+];
+/// Username pieces around the tenant markers: exact markers (empty middles), markers inside
+/// other markers, and near misses.
+const TENANT_USERNAME_PARTS: &[&str] = &[
+    "acme.", "acme.eu.", "eu.", "t.", ".in", "x", "y", "u.z", ".p", "bob", "", "Acme.", "in",
+];
+/// Domain globs a tenant may list; malformed ones are load errors for tenants.
+const TENANT_GLOBS: &[&str] = &[
+    "*.example.com",
+    "example.org",
+    "{a,b}.test",
+    "**.evil.net",
+    "*",
+];
+const CLIENT_IDS: &[&str] = &["01ADMIN", "01OTHER", "element-web"];
+
+fn tenant(prefix: &'static str, suffix: &'static str) -> BoxedStrategy<Value> {
+    let affix = |value: &'static str| {
+        if value.is_empty() {
+            proptest::option::of(Just(json!(""))).boxed()
+        } else {
+            Just(Some(json!(value))).boxed()
+        }
+    };
+    (
+        affix(prefix),
+        affix(suffix),
+        proptest::option::weighted(0.4, strs(&["active", "suspended", "suspended"])),
+        proptest::option::weighted(0.4, strs(&["open", "closed"])),
+        proptest::option::weighted(0.4, list(strs(TENANT_GLOBS), 0..3)),
+        proptest::option::weighted(0.4, list(strs(CLIENT_IDS), 0..3)),
+    )
+        .prop_map(|(prefix, suffix, status, registration, domains, clients)| {
+            let members = [
+                ("localpart_prefix", prefix),
+                ("localpart_suffix", suffix),
+                ("status", status),
+                ("registration", registration),
+                ("email_domains", domains),
+                ("allowed_clients", clients),
+            ];
+            Value::Object(
+                members
+                    .into_iter()
+                    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+                    .collect(),
+            )
+        })
+        .boxed()
+}
+
+/// `data.tenants`: a subset of [`TENANTS`], the clashing one rarely.
+fn tenants() -> BoxedStrategy<Value> {
+    let by_id = TENANTS
+        .iter()
+        .map(|&(id, prefix, suffix)| {
+            let p = if id == "clash" { 0.03 } else { 0.5 };
+            maybe(id, p, tenant(prefix, suffix))
+        })
+        .collect();
+    object(vec![
+        maybe("require_tenant", 0.5, pick(&[json!(true), json!(false)])),
+        maybe("claim", 0.2, strs(&["tenant_id", "org"])),
+        maybe("by_id", 0.95, object(by_id)),
+    ])
+}
+
+/// A username built from tenant markers and filler.
+fn tenant_username() -> BoxedStrategy<Value> {
+    proptest::collection::vec(proptest::sample::select(TENANT_USERNAME_PARTS), 1..4)
+        .prop_map(|parts| json!(parts.concat()))
+        .boxed()
+}
+
 /// A `policy.data` document, before it is merged over MAS's base data. Every regex and CIDR is
 /// valid, so every engine must load it.
 fn policy_data() -> BoxedStrategy<Value> {
@@ -390,7 +477,20 @@ fn policy_data() -> BoxedStrategy<Value> {
             "admin_users",
             0.4,
             prop_oneof![
-                4 => list(pick(&[json!("alice"), json!("admin"), json!(null), json!(5)]), 1..3),
+                4 => list(
+                    pick(&[
+                        json!("alice"),
+                        json!("admin"),
+                        json!(null),
+                        json!(5),
+                        json!("@alice:example.com"),
+                        json!("@alice:a.io"),
+                        json!("@admin:x"),
+                        json!("@alice:other.org"),
+                        json!("@:example.com"),
+                    ]),
+                    1..3
+                ),
                 1 => Just(json!({"k": "alice"})),
                 1 => Just(json!("alice")),
             ]
@@ -406,6 +506,7 @@ fn policy_data() -> BoxedStrategy<Value> {
             .boxed(),
         ),
         maybe("client_registration", 0.5, client_registration),
+        maybe("tenants", 0.5, tenants()),
     ])
 }
 
@@ -457,6 +558,7 @@ fn username() -> BoxedStrategy<Value> {
         3 => text("[a-z0-9._=/+-]{0,12}"),
         2 => text("[A-Za-z0-9@:!é _.\t-]{0,10}"),
         1 => text("[0-9]{1,6}"),
+        3 => tenant_username(),
         2 => text("(mod|staff|Staff|root|a|m|_|adm|bot)[a-z0-9]{0,5}(\n)?"),
         // Around the 255-code-point limit for every generated server name.
         1 => (228usize..=256).prop_map(|n| json!("a".repeat(n))),
@@ -500,6 +602,7 @@ fn register_input() -> BoxedStrategy<Value> {
         ),
         maybe("username", 0.9, username()),
         maybe("email", 0.6, email()),
+        maybe("tenant", 0.1, strs(&["acme", "t"])),
         maybe("requester", 0.85, requester()),
     ])
 }
@@ -507,6 +610,12 @@ fn register_input() -> BoxedStrategy<Value> {
 fn email_input() -> BoxedStrategy<Value> {
     object(vec![
         maybe("email", 0.9, email()),
+        maybe(
+            "tenant",
+            0.5,
+            prop_oneof![6 => strs(&["acme", "acme-eu", "t", "initech", "main", "nobody"]), 1 => odd()]
+                .boxed(),
+        ),
         maybe("requester", 0.85, requester()),
     ])
 }
@@ -768,7 +877,11 @@ fn authorization_grant_input() -> BoxedStrategy<Value> {
             maybe(
                 "username",
                 0.9,
-                pick(&[json!("alice"), json!("admin"), json!("bob"), json!(null)]),
+                prop_oneof![
+                    2 => pick(&[json!("alice"), json!("admin"), json!("bob"), json!(null)]),
+                    2 => tenant_username(),
+                ]
+                .boxed(),
             ),
             maybe("can_request_admin", 0.8, flag()),
         ]),
@@ -783,6 +896,9 @@ fn authorization_grant_input() -> BoxedStrategy<Value> {
             pick(&[
                 json!({"id": "01ADMIN"}),
                 json!({"id": "01OTHER"}),
+                json!({"id": "01OTHER", "client_id": "element-web"}),
+                json!({"id": "01NEW", "client_id": "rogue"}),
+                json!({"id": 7, "client_id": null}),
                 json!({}),
                 json!(null),
             ]),
@@ -805,6 +921,16 @@ fn authorization_grant_input() -> BoxedStrategy<Value> {
 
 fn compat_login_input() -> BoxedStrategy<Value> {
     object(vec![
+        maybe(
+            "user",
+            0.8,
+            prop_oneof![
+                6 => tenant_username().prop_map(|u| json!({"username": u})),
+                1 => Just(json!({"username": "alice"})),
+                1 => odd(),
+            ]
+            .boxed(),
+        ),
         maybe("session_counts", 0.95, session_counts()),
         maybe(
             "session_replaced",
@@ -885,6 +1011,7 @@ fn compare(
     entrypoint: Entrypoint,
     policy_data: &Value,
     inputs: &[Value],
+    seen: &mut BTreeSet<String>,
 ) -> Result<(), String> {
     let data = merge::merge(merge::base(FIXTURE_SERVER_NAME), policy_data.clone())
         .map_err(|e| format!("generated data does not merge: {e}"))?;
@@ -899,6 +1026,18 @@ fn compare(
             })
             .collect();
         let (native, rest) = results.split_first().expect("at least one engine");
+        match native {
+            Ok(violations) => seen.extend(violations.iter().map(|v| {
+                v.get("code")
+                    .or_else(|| v.get("msg"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            })),
+            Err(_) => {
+                seen.insert("<data refused>".to_owned());
+            }
+        }
         let disagreeing: Vec<(&str, &Result<Vec<Value>, EvalError>)> = engines[1..]
             .iter()
             .zip(rest)
@@ -917,8 +1056,12 @@ fn compare(
     Ok(())
 }
 
-fn check(entrypoint: Entrypoint, inputs: BoxedStrategy<Value>) {
+/// Runs the generated cases of one entrypoint on every engine. `reach` lists violation codes
+/// the generators must produce at least once, so a generator that drifts away from the rules
+/// fails instead of comparing empty results.
+fn check(entrypoint: Entrypoint, inputs: BoxedStrategy<Value>, reach: &[&str]) {
     let engines = engines();
+    let seen = RefCell::new(BTreeSet::new());
     let mut runner = TestRunner::new(Config {
         cases: cases().div_ceil(u32::try_from(INPUTS_PER_DOCUMENT).unwrap()),
         failure_persistence: None,
@@ -929,36 +1072,87 @@ fn check(entrypoint: Entrypoint, inputs: BoxedStrategy<Value>) {
         proptest::collection::vec(inputs, INPUTS_PER_DOCUMENT),
     );
     let result = runner.run(&strategy, |(policy_data, inputs)| {
-        compare(&engines, entrypoint, &policy_data, &inputs).map_err(TestCaseError::fail)
+        compare(
+            &engines,
+            entrypoint,
+            &policy_data,
+            &inputs,
+            &mut seen.borrow_mut(),
+        )
+        .map_err(TestCaseError::fail)
     });
     if let Err(err) = result {
         panic!("{err}");
     }
+    let seen = seen.into_inner();
+    let missing: Vec<&&str> = reach.iter().filter(|c| !seen.contains(**c)).collect();
+    assert!(
+        missing.is_empty(),
+        "{entrypoint}: the generators never produced {missing:?}; seen: {seen:?}"
+    );
 }
 
 #[test]
 fn register_agrees() {
-    check(Entrypoint::Register, register_input());
+    check(
+        Entrypoint::Register,
+        register_input(),
+        &[
+            "username-too-long",
+            "username-banned",
+            "username-not-allowed",
+            "email-domain-not-allowed",
+            "tenant-unknown",
+            "tenant-registration-closed",
+            "tenant-suspended",
+            "tenant-email-domain-not-allowed",
+            "<data refused>",
+        ],
+    );
 }
 
 #[test]
 fn email_agrees() {
-    check(Entrypoint::Email, email_input());
+    check(
+        Entrypoint::Email,
+        email_input(),
+        &[
+            "email-domain-not-allowed",
+            "email-banned",
+            "tenant-email-domain-not-allowed",
+        ],
+    );
 }
 
 #[test]
 fn client_registration_agrees() {
-    check(Entrypoint::ClientRegistration, client_registration_input());
+    check(
+        Entrypoint::ClientRegistration,
+        client_registration_input(),
+        &["missing client_uri", "invalid redirect_uri"],
+    );
 }
 
 #[test]
 fn authorization_grant_agrees() {
-    check(Entrypoint::AuthorizationGrant, authorization_grant_input());
+    check(
+        Entrypoint::AuthorizationGrant,
+        authorization_grant_input(),
+        &[
+            "too-many-sessions",
+            "tenant-suspended",
+            "client-not-allowed",
+        ],
+    );
 }
 
 #[test]
 fn compat_login_agrees() {
-    check(Entrypoint::CompatLogin, compat_login_input());
+    check(
+        Entrypoint::CompatLogin,
+        compat_login_input(),
+        &["too-many-sessions", "tenant-suspended"],
+    );
 }
 
 /// The printed fixture is one that `policy-test` loads and that passes on native: a failure
