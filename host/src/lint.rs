@@ -82,6 +82,26 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
 
 const CONSTRAINT_KEYS: [&str; 5] = ["literals", "substrings", "regexes", "prefixes", "suffixes"];
 
+/// Lints every upstream provider's `claims_imports` block: keys MAS silently ignores (such as
+/// a `tenant_id` entry) are warnings, blocks MAS refuses at start-up are errors.
+pub fn lint_claims_imports(providers: &[(String, Value)]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (id, imports) in providers {
+        match claims_mapper::ClaimsImports::parse(imports) {
+            Ok((_, unknown)) => out.extend(unknown.iter().map(|key| {
+                warn(format!(
+                    "provider {id}: {key} is not a MAS claims_imports key; MAS ignores it"
+                ))
+            })),
+            Err(e) => out.push(Finding {
+                severity: Severity::Error,
+                message: format!("provider {id}: {e}"),
+            }),
+        }
+    }
+    out
+}
+
 /// Lints a merged data document (as MAS assembles it). Findings come in a stable order:
 /// the load error first, if any, then warnings by data path.
 pub fn lint(data: &Value) -> Vec<Finding> {
@@ -241,6 +261,31 @@ mod tests {
                 r#"warning: admin MXID at data.admin_users[0]: "@root:other.org" is on other.org, not on this server (example.com), so it never matches"#,
             ]
         );
+    }
+
+    #[test]
+    fn claims_imports_unknown_keys_and_refusals() {
+        let providers = [
+            (
+                "p1".to_owned(),
+                json!({"localpart": {"action": "force"}, "tenant_id": {}}),
+            ),
+            (
+                "p2".to_owned(),
+                json!({"localpart": {"action": "sometimes"}}),
+            ),
+            ("p3".to_owned(), Value::Null),
+        ];
+        let found: Vec<String> = lint_claims_imports(&providers)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(
+            found[0],
+            "warning: provider p1: claims_imports.tenant_id is not a MAS claims_imports key; MAS ignores it"
+        );
+        assert!(found[1].starts_with("error: provider p2: "), "{found:?}");
     }
 
     #[test]

@@ -71,6 +71,27 @@ enum Command {
     Claims(policy_host::claims::cli::ClaimsArgs),
     /// Check a user export: each user's MXID, lock-outs and collisions. Exit 1 on any.
     Migrate(policy_host::claims::cli::MigrateArgs),
+    /// Report policy data and `claims_imports` that MAS would load but that do not do what
+    /// they seem to. Exit 1 on errors (or on warnings with `--deny-warnings`).
+    Lint(LintArgs),
+}
+
+/// `policy-test lint`.
+#[derive(Args)]
+struct LintArgs {
+    /// A MAS config.yaml: `policy.data`, `matrix.homeserver` and every upstream provider's
+    /// `claims_imports` are checked.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Policy data JSON or YAML, merged over the config's `policy.data` like dynamic data.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The homeserver name when there is no config.
+    #[arg(long, default_value = FIXTURE_SERVER_NAME)]
+    server_name: String,
+    /// Exit 1 on warnings too.
+    #[arg(long)]
+    deny_warnings: bool,
 }
 
 /// `policy-test test`.
@@ -143,7 +164,54 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => eval(&entrypoint, &input, data.as_deref(), &server_name, &engine),
         Command::Claims(args) => policy_host::claims::cli::claims(&args),
         Command::Migrate(args) => policy_host::claims::cli::migrate(&args),
+        Command::Lint(args) => lint(&args),
     }
+}
+
+fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
+    use policy_host::{claims::mas_config, lint};
+    let config = args
+        .config
+        .as_deref()
+        .map(mas_config::MasConfig::load)
+        .transpose()?;
+    let (server_name, policy_data) = match &config {
+        Some(c) => (c.homeserver()?, c.policy_data()),
+        None => (args.server_name.clone(), merge::empty()),
+    };
+    let extra = match &args.data {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Some(
+                serde_norway::from_str(&text)
+                    .with_context(|| format!("{}: invalid JSON or YAML", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let data = mas_config::assemble(&server_name, policy_data, extra)?;
+    let mut findings = config
+        .as_ref()
+        .map(|c| lint::lint_claims_imports(&c.providers()))
+        .unwrap_or_default();
+    findings.extend(lint::lint(&data));
+    let mut stdout = io::stdout().lock();
+    for finding in &findings {
+        writeln!(stdout, "{finding}")?;
+    }
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == lint::Severity::Error)
+        .count();
+    let warnings = findings.len() - errors;
+    writeln!(stdout, "{errors} errors, {warnings} warnings")?;
+    let fail = errors > 0 || (args.deny_warnings && warnings > 0);
+    Ok(if fail {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn test(args: TestArgs) -> anyhow::Result<ExitCode> {

@@ -59,6 +59,23 @@ impl MasConfig {
         }
     }
 
+    /// `(id, claims_imports)` of every upstream provider, in config order; providers without an
+    /// `id` are listed as `?`.
+    pub fn providers(&self) -> Vec<(String, Value)> {
+        self.doc
+            .pointer("/upstream_oauth2/providers")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| {
+                let id = p.get("id").and_then(Value::as_str).unwrap_or("?");
+                let imports = p.get("claims_imports").cloned().unwrap_or(Value::Null);
+                (id.to_owned(), imports)
+            })
+            .collect()
+    }
+
     /// The `claims_imports` block of the provider whose `id` is `id` (`null` when the provider
     /// has none).
     ///
