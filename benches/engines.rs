@@ -4,8 +4,11 @@
 //!   full data load and one evaluation; for `native`, compiling the data and one evaluation;
 //!   for `component`, a fresh instance from the `InstancePre`, the data load and one
 //!   evaluation, under the default limits; for `rego`, validating the data, a clone of the
-//!   parsed policies with the data added, and one evaluation (which includes regorus's
-//!   analysis of the policies for the new data).
+//!   engine the last load of the same data left (the rego engine keeps it), and one
+//!   evaluation.
+//! - `per_request/rego-new-data`: `rego` when each load brings other data, so none is reused:
+//!   the prepared rewrites of the data patterns computed by the Rego, the data added, regorus's
+//!   analysis of the policies for it, and one evaluation.
 //! - `warm`: one loaded instance, evaluation only.
 //! - `floor`: the per-request path with `{}` data and an empty input object. `opa-null` runs
 //!   `null_policy.wat`, a module that does nothing, so it is the host's own cost: the budget's
@@ -93,6 +96,30 @@ fn native_with_json(c: &mut Criterion, w: &Workload) {
     group.finish();
 }
 
+/// The rego engine's per-request path without its reuse of the last load: two documents that
+/// differ only in a key no rule reads, loaded in turn.
+fn rego_new_data(c: &mut Criterion, w: &Workload, engine: &dyn Engine) {
+    let mut other = w.data.clone();
+    other["bench_unused"] = json!(true);
+    let documents = [&w.data, &other];
+    let mut group = c.benchmark_group("per_request/rego-new-data");
+    for (entrypoint, input) in &w.inputs {
+        let mut turn = 0;
+        group.bench_with_input(
+            BenchmarkId::from_parameter(entrypoint.name()),
+            input,
+            |b, input| {
+                b.iter(|| {
+                    turn ^= 1;
+                    let mut policy = engine.load(documents[turn]).expect("load");
+                    black_box(policy.evaluate(*entrypoint, Some(input)).expect("eval"))
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
 fn per_request_and_warm(c: &mut Criterion) {
     let w = workload();
     for (per_request, warm) in engines() {
@@ -113,6 +140,9 @@ fn per_request_and_warm(c: &mut Criterion) {
 
         if per_request.name() == "native" {
             native_with_json(c, &w);
+        }
+        if per_request.name() == "rego" {
+            rego_new_data(c, &w, per_request.as_ref());
         }
         let mut group = c.benchmark_group(format!("warm/{}", per_request.name()));
         let mut policy = warm.load(&w.data).expect("load");

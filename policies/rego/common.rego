@@ -238,10 +238,88 @@ glob_regex(p) := concat("", ["^(?:", concat("", pieces), ")$"]) if {
 glob_match(p, d) if {
 	is_string(p)
 	is_string(d)
-	re := glob_regex(p)
-	regex.is_valid(re)
+	re := glob_matcher(p)
 	regex.match(re, d)
 }
+
+# glob_matcher(p): the regex glob_match uses for glob p; undefined when p is malformed or its
+# regex is refused by the engine. From the prepared table when it holds p (see below).
+glob_matcher(p) := re if {
+	re := prepared_globs[p]
+	is_string(re)
+}
+
+glob_matcher(p) := re if {
+	not glob_prepared(p)
+	re := computed_glob_matcher(p)
+}
+
+computed_glob_matcher(p) := re if {
+	re := glob_regex(p)
+	regex.is_valid(re)
+}
+
+# The table holds p: its regex, or false when p matches nothing.
+glob_prepared(p) if prepared_globs[p] != null
+
+# ---------------------------------------------------------------------------
+# Prepared rewrites (see re2.rego)
+#
+# The rego engine evaluates `prepared_for_input` once per data load, with the data document
+# as the input, and stores the value in the data under `__rego_prepared__`: the rewrite of
+# every data regex (`re2`) and the regex of every domain glob (`globs`, false for a glob that
+# matches nothing) that the document holds where `matches` and `glob_match` read them. It reads
+# the document through `input` because regorus analyses the policies again after a data load,
+# but not after a new input. A pattern missing from the table is computed when used.
+# ---------------------------------------------------------------------------
+
+# The prepared glob regexes, keyed by the glob. Read only on a Rust engine, as re2's table, so
+# that OPA decides the same whatever a deployment puts under the key.
+prepared_globs := x if {
+	re2.rust_engine
+	x := data.__rego_prepared__.globs
+	is_object(x)
+}
+
+# The constraint objects (as paths in the data) whose `regexes` `matches` reads.
+constraint_paths := [
+	["registration", "banned_usernames"],
+	["registration", "allowed_usernames"],
+	["emails", "allowed_addresses"],
+	["emails", "banned_addresses"],
+	["requester", "banned_user_agents"],
+]
+
+data_regexes(d) := {p |
+	some path in constraint_paths
+	c := get(get(d, path[0]), path[1])
+	some p in values(get(c, "regexes"))
+	is_string(p)
+}
+
+# The domain globs: `allowed_domains`, `banned_domains` and each tenant's `email_domains`.
+data_globs(d) := {p |
+	some key in ["allowed_domains", "banned_domains"]
+	some p in values(get(d, key))
+	is_string(p)
+} | {p |
+	some t in values(get(get(d, "tenants"), "by_id"))
+	some p in values(get(t, "email_domains"))
+	is_string(p)
+}
+
+glob_entry(p) := re if re := computed_glob_matcher(p)
+
+glob_entry(p) := false if not computed_glob_matcher(p)
+
+# prepared_for(d): the prepared rewrites for the data document d.
+prepared_for(d) := {
+	"re2": re2.prepared_for(data_regexes(d)),
+	"globs": {p: re | some p in data_globs(d); re := glob_entry(p)},
+}
+
+# What the rego engine evaluates at load, with the data document as the input.
+prepared_for_input := prepared_for(input)
 
 # ---------------------------------------------------------------------------
 # IP addresses and CIDRs (§6.4, D6)

@@ -100,3 +100,47 @@ expected_digit_pattern := `\d` if not re2.rust_engine
 test_engine_dialect if {
 	re2.pattern(`\d`) == expected_digit_pattern
 }
+
+# The table the rego engine prepares at load: every data regex and domain glob, where the
+# rules read them, and nothing else.
+test_prepared_for_collects_the_data_patterns if {
+	d := {
+		"registration": {
+			"banned_usernames": {"regexes": [`\d`, 3], "literals": ["skip"]},
+			"allowed_usernames": {"regexes": {"k": "(?i)a"}},
+		},
+		"emails": {"allowed_addresses": {"regexes": ["e"]}, "banned_addresses": {"regexes": "f"}},
+		"requester": {"banned_user_agents": {"regexes": ["x"]}},
+		"allowed_domains": ["*.a.org", "[x", "(x", 4],
+		"banned_domains": false,
+		"tenants": {"by_id": {"t": {"email_domains": ["b.org"]}, "u": 3}},
+	}
+	common.prepared_for(d) == {
+		"re2": {`\d`: "[0-9]", "(?i)a": "[Aa]", "e": "e", "x": "x"},
+		"globs": {"*.a.org": `^(?:[^.]*\.a\.org)$`, "[x": false, "(x": false, "b.org": `^(?:b\.org)$`},
+	}
+	common.prepared_for({}) == {"re2": {}, "globs": {}}
+	common.prepared_for_input == {"re2": {"x": "x"}, "globs": {}} with input as {"requester": {"banned_user_agents": {"regexes": ["x"]}}}
+}
+
+# A Rust engine takes a prepared entry as it is (the engine computed it with the same rules);
+# OPA never reads the table.
+prepared_x := "y" if re2.rust_engine
+
+prepared_x := "x" if not re2.rust_engine
+
+prepared_glob := "^b$" if re2.rust_engine
+
+prepared_glob := "^(?:a)$" if not re2.rust_engine
+
+prepared_nothing := [] if re2.rust_engine
+
+prepared_nothing := ["^(?:a)$"] if not re2.rust_engine
+
+test_prepared_entries_are_read_on_rust_engines_only if {
+	re2.pattern("x") == prepared_x with data.__rego_prepared__ as {"re2": {"x": "y"}}
+	common.glob_matcher("a") == prepared_glob with data.__rego_prepared__ as {"globs": {"a": "^b$"}}
+	[re | re := common.glob_matcher("a")] == prepared_nothing with data.__rego_prepared__ as {"globs": {"a": false}}
+	re2.pattern("x") == "x" with data.__rego_prepared__ as {"re2": {"y": "z"}}
+	common.glob_matcher("a") == "^(?:a)$" with data.__rego_prepared__ as {"globs": {"b": "^b$"}}
+}

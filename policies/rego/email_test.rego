@@ -1,5 +1,6 @@
 package email_test
 
+import data.common
 import data.email
 
 domain_not_allowed := {"code": "email-domain-not-allowed", "msg": "email domain is not allowed"}
@@ -62,4 +63,17 @@ test_allowed_and_banned_addresses if {
 test_non_string_email if {
 	v := email.violation with input as {"email": null} with data.allowed_domains as ["example.com"] with data.banned_domains as ["**"]
 	v == {domain_not_allowed}
+}
+
+# The table the rego engine stores at load gives the decisions computed without it.
+test_prepared_globs_decide_the_same if {
+	every globs in [["*.element.io"], ["[spam.org"], ["(spam).org"], ["(spam.org"], ["{a,b}.org", "**.io"]] {
+		table := common.prepared_for({"banned_domains": globs})
+		every e in ["x@staging.element.io", "x@spam.org", "x@[spam.org", "x@a.org", "x@c.d.io"] {
+			without := email.violation with input as {"email": e} with data.banned_domains as globs
+			with_table := email.violation with input as {"email": e} with data.banned_domains as globs
+				with data.__rego_prepared__ as table
+			with_table == without
+		}
+	}
 }

@@ -27,9 +27,39 @@ package re2
 rust_engine if regex.is_valid(`(?-u:x)`)
 
 # pattern(p): the text to give the engine's regex builtins for the RE2 pattern p (a string).
+# On a Rust engine, the rewrite prepared for the loaded data when there is one (see below).
 pattern(p) := p if not rust_engine
 
-pattern(p) := rust_pattern(p) if rust_engine
+pattern(p) := q if {
+	rust_engine
+	q := prepared[p]
+}
+
+pattern(p) := rust_pattern(p) if {
+	rust_engine
+	not prepared[p]
+}
+
+# ---------------------------------------------------------------------------
+# Prepared rewrites
+#
+# regorus keeps nothing between evaluations, so `rust_pattern` would redo its milliseconds of
+# work for every pattern on every evaluation. The rego engine (host/src/engine/rego.rs)
+# therefore evaluates `common.prepared_for` once per data load and stores the result in the
+# data under the reserved key `__rego_prepared__` (replacing any value a deployment put
+# there); `prepared_for` below is its part for data regexes. An entry is exactly what
+# `rust_pattern` gives for its key, so using it changes no decision. Only a Rust engine reads
+# the table; OPA uses patterns as written, whatever the key holds.
+# ---------------------------------------------------------------------------
+
+# The prepared rewrites, keyed by the pattern as written.
+prepared := x if {
+	x := data.__rego_prepared__.re2
+	is_object(x)
+}
+
+# prepared_for(ps): the rewrite of each pattern in the set ps, keyed by the pattern.
+prepared_for(ps) := {p: q | some p in ps; q := rust_pattern(p)}
 
 # ---------------------------------------------------------------------------
 # Tokens

@@ -1,5 +1,6 @@
 package register_test
 
+import data.common
 import data.register
 
 requester := {"ip_address": "203.0.113.7", "user_agent": "Mozilla/5.0"}
@@ -131,4 +132,16 @@ test_r10_empty_email_counts if {
 test_r10_false_email_ignored if {
 	count(register.violation) == 0 with input as with_email(false)
 		with data.allowed_domains as ["example.com"]
+}
+
+# The table the rego engine stores at load gives the decisions computed without it.
+test_prepared_regexes_decide_the_same if {
+	banned := {"regexes": ["(?i)^ADMIN$", `\d`, `^[a-c]{2}\b`]}
+	table := common.prepared_for({"registration": {"banned_usernames": banned}})
+	every u in ["admin", "Admin", "a1", "ab", "ab.c", "abc", "a٣"] {
+		without := register.violation with input as named(u) with data.registration.banned_usernames as banned
+		with_table := register.violation with input as named(u) with data.registration.banned_usernames as banned
+			with data.__rego_prepared__ as table
+		with_table == without
+	}
 }

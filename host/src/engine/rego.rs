@@ -1,18 +1,34 @@
 //! The `rego` engine: our Rego twin (`policies/rego`) evaluated by regorus.
 //!
 //! The Rego is the only second implementation of the rules; the differential tests keep it
-//! equal to the Rust rules. Policies are parsed once into a prepared regorus engine, which is
-//! cloned for each data load, so no evaluation re-parses Rego. regorus analyses the policies
-//! again after `add_data` (its first evaluation of a new data document costs a few
-//! milliseconds); evaluations of a loaded document after the first reuse that analysis.
+//! equal to the Rust rules. Policies are parsed and analysed once into a prepared regorus
+//! engine, which is cloned for each data load, so no evaluation re-parses Rego.
 //!
 //! Data reaches the Rego the way it reaches the other engines: validated first by the Rust
 //! data loader (invalid regexes and CIDRs, `server_name`, nesting depth — decision D5 belongs
 //! to the loader, the Rego may assume valid data), then added to regorus as `data`, merged as
 //! MAS merges it (the caller passes the merged document).
 //!
+//! Prepared rewrites: regorus keeps nothing between evaluations, and the Rego rewrites each
+//! data regex into Rust syntax (`re2.rego`) and each domain glob into a regex (`common.rego`),
+//! milliseconds per pattern, whenever a rule uses one. So a load evaluates the Rego's own
+//! `common.prepared_for_input` once, with the data document as the input, and adds its value
+//! (every rewrite, keyed by the pattern as written) to the data under [`PREPARED_KEY`]; the
+//! Rego takes a rewrite from there when present and computes it otherwise. The rewrite stays
+//! written once, in Rego, and the same Rego runs unchanged on OPA, where the key is absent
+//! (and ignored). The key replaces any value the deployment's data holds under that name,
+//! which no rule reads.
+//!
+//! Analysis: regorus analyses the policies again after any `add_data` (a few milliseconds,
+//! although the analysis does not depend on the data), and its API has no way to change the
+//! data while keeping it. The prepared table is therefore computed on the analysed policies,
+//! through the input, and a load forces the one analysis of the loaded document itself. The
+//! engine keeps the last loaded document: loading an equal document again (MAS's case: the
+//! same data for every request) clones that engine and skips both the table and the analysis.
+//!
 //! Limits: every evaluation runs under regorus's execution timer ([`DEFAULT_TIME_LIMIT`]), so a
-//! pathological evaluation cannot hang the host. There is no memory limit: regorus 0.14 limits
+//! pathological evaluation cannot hang the host; computing the prepared table, once per load,
+//! gets [`PREPARE_TIME_FACTOR`] times that. There is no memory limit: regorus 0.14 limits
 //! memory only through its `allocator-memory-limits` feature, which needs its mimalloc fork
 //! installed as the process-wide global allocator and caps the whole process, not one engine
 //! (and its per-execution budgets exist only for the RVM, not for this interpreter).
@@ -20,6 +36,7 @@
 use std::{
     num::NonZeroU32,
     path::{Path, PathBuf},
+    sync::{Mutex, PoisonError},
     time::Duration,
 };
 
@@ -68,9 +85,29 @@ pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(1);
 /// the clock at every step costs about 15% of a warm evaluation.
 const TIMER_CHECK_INTERVAL: NonZeroU32 = NonZeroU32::new(100).expect("nonzero");
 
+/// The data key under which a load stores the prepared rewrites (see the module doc). MAS
+/// data has no such key; a deployment that sets one has it replaced.
+pub const PREPARED_KEY: &str = "__rego_prepared__";
+
+/// The package and rule that compute the prepared rewrites of the data document given as
+/// input.
+const PREPARE_PACKAGE: &str = "data.common";
+const PREPARE_RULE: &str = "data.common.prepared_for_input";
+
+/// How many evaluation time limits computing the prepared table may take: it runs once per
+/// load and rewrites every pattern of the document, where an evaluation rewrites none.
+pub const PREPARE_TIME_FACTOR: u32 = 10;
+
 /// Evaluates the Rego twin with regorus.
 pub struct RegoEngine {
+    /// The parsed and analysed policies, without data.
     prepared: regorus::Engine,
+    time_limit: Duration,
+    /// Whether the policies have [`PREPARE_RULE`] (only test directories lack it).
+    has_prepare_rule: bool,
+    /// The last loaded data document and its engine, analysed, with the prepared table.
+    /// (A mutex, not a cell, so that the engine stays `Sync` as regorus's is.)
+    last: Mutex<Option<(Value, regorus::Engine)>>,
 }
 
 impl RegoEngine {
@@ -87,7 +124,7 @@ impl RegoEngine {
     ///
     /// # Errors
     ///
-    /// When a file cannot be read or does not parse.
+    /// When a file cannot be read or does not parse, or the policies fail regorus's analysis.
     pub fn from_dir(dir: &Path, time_limit: Duration) -> anyhow::Result<Self> {
         let mut prepared = prepared_engine(time_limit);
         for file in rego_files(dir, false)? {
@@ -95,7 +132,71 @@ impl RegoEngine {
                 .add_policy_from_file(&file)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
         }
-        Ok(RegoEngine { prepared })
+        analyse(&mut prepared).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        let has_prepare_rule = prepared
+            .get_packages()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
+            .iter()
+            .any(|p| p == PREPARE_PACKAGE);
+        Ok(RegoEngine {
+            prepared,
+            time_limit,
+            has_prepare_rule,
+            last: Mutex::new(None),
+        })
+    }
+
+    /// The prepared rewrites for `data` (a regorus object): the value of [`PREPARE_RULE`]
+    /// with `data` as the input, evaluated on the analysed policies so that nothing is
+    /// analysed again. Policies without the rule (test directories) prepare nothing.
+    fn prepare(&self, data: &regorus::Value) -> Result<regorus::Value, EvalError> {
+        if !self.has_prepare_rule {
+            return Ok(regorus::Value::new_object());
+        }
+        let mut engine = self.prepared.clone();
+        engine.set_execution_timer_config(timer(self.time_limit * PREPARE_TIME_FACTOR));
+        engine.set_input(data.clone());
+        match engine.eval_rule(PREPARE_RULE.to_owned()) {
+            Ok(table @ regorus::Value::Object(_)) => Ok(table),
+            Ok(other) => Err(EvalError::Engine(format!(
+                "rego prepared rewrites are not an object: {other}"
+            ))),
+            Err(e) => Err(EvalError::Engine(format!(
+                "rego prepared rewrites failed: {e}"
+            ))),
+        }
+    }
+
+    /// A regorus engine with `data`, its prepared rewrites, and the analysis done.
+    fn load_fresh(&self, data: &Value) -> Result<regorus::Engine, EvalError> {
+        let mut document = to_regorus(data).map_err(EvalError::Data)?;
+        let table = self.prepare(&document)?;
+        document
+            .as_object_mut()
+            .map_err(|e| EvalError::Data(e.to_string()))?
+            .insert(regorus::Value::from(PREPARED_KEY), table);
+        let mut engine = self.prepared.clone();
+        engine
+            .add_data(document)
+            .map_err(|e| EvalError::Data(e.to_string()))?;
+        analyse(&mut engine)
+            .map_err(|e| EvalError::Engine(format!("rego analysis failed: {e}")))?;
+        Ok(engine)
+    }
+}
+
+/// Makes regorus analyse the engine's policies for its current data, which it otherwise does
+/// in the next evaluation: a kept or cloned engine then evaluates without analysing. Any
+/// query does it; `true` is the cheapest.
+fn analyse(engine: &mut regorus::Engine) -> anyhow::Result<()> {
+    engine.eval_query("true".to_owned(), false).map(drop)
+}
+
+/// The execution timer for `limit`, with the clock read every [`TIMER_CHECK_INTERVAL`] steps.
+fn timer(limit: Duration) -> ExecutionTimerConfig {
+    ExecutionTimerConfig {
+        limit,
+        check_interval: TIMER_CHECK_INTERVAL,
     }
 }
 
@@ -103,10 +204,7 @@ impl RegoEngine {
 pub(crate) fn prepared_engine(time_limit: Duration) -> regorus::Engine {
     let mut engine = regorus::Engine::new();
     engine.set_rego_v0(false);
-    engine.set_execution_timer_config(ExecutionTimerConfig {
-        limit: time_limit,
-        check_interval: TIMER_CHECK_INTERVAL,
-    });
+    engine.set_execution_timer_config(timer(time_limit));
     engine
 }
 
@@ -122,10 +220,15 @@ impl Engine for RegoEngine {
 
     fn load(&self, data: &Value) -> Result<Box<dyn LoadedPolicy + '_>, EvalError> {
         compile_data(data)?;
-        let mut engine = self.prepared.clone();
-        engine
-            .add_data(to_regorus(data).map_err(EvalError::Data)?)
-            .map_err(|e| EvalError::Data(e.to_string()))?;
+        // A panic while the lock was held left either the old pair or the new one: both whole.
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((last_data, engine)) = &*last
+            && last_data == data
+        {
+            return Ok(Box::new(RegoPolicy(engine.clone())));
+        }
+        let engine = self.load_fresh(data)?;
+        *last = Some((data.clone(), engine.clone()));
         Ok(Box::new(RegoPolicy(engine)))
     }
 }
@@ -177,6 +280,75 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_load_stores_the_rewrites_of_the_data_patterns() {
+        let engine = RegoEngine::new().unwrap();
+        let data = json!({
+            "server_name": "example.com",
+            "registration": {"banned_usernames": {"regexes": ["(?i)^staff", "^mod[0-9]+$"]}},
+            "banned_domains": ["*.spam.example", "[x"],
+            PREPARED_KEY: {"re2": {"(?i)^staff": "^nobody$"}},
+        });
+        let table = engine.load_fresh(&data).unwrap().get_data()[PREPARED_KEY].clone();
+        assert_eq!(
+            serde_json::to_value(&table).unwrap(),
+            json!({
+                "re2": {"(?i)^staff": "^[Ss][Tt][Aa][Ff][Ff]", "^mod[0-9]+$": "^mod[0-9]+$"},
+                "globs": {"*.spam.example": r"^(?:[^.]*\.spam\.example)$", "[x": false},
+            })
+        );
+        // The deployment's value under the key is replaced, so it decides nothing.
+        let mut policy = engine.load(&data).unwrap();
+        let input = json!({"registration_method": "password", "username": "Staffer"});
+        let violations = policy.evaluate(Entrypoint::Register, Some(&input)).unwrap();
+        assert!(
+            violations.iter().any(|v| v["code"] == "username-banned"),
+            "{violations:?}"
+        );
+    }
+
+    #[test]
+    fn loading_the_same_data_again_reuses_the_loaded_engine() {
+        let engine = RegoEngine::new().unwrap();
+        let data = json!({"server_name": "example.com", "banned_domains": ["*.spam.example"]});
+        let input = json!({"email": "x@a.spam.example"});
+        let first = engine
+            .load(&data)
+            .unwrap()
+            .evaluate(Entrypoint::Email, Some(&input))
+            .unwrap();
+        assert!(
+            engine
+                .last
+                .lock()
+                .unwrap()
+                .as_ref()
+                .is_some_and(|(d, _)| *d == data)
+        );
+        let again = engine
+            .load(&data)
+            .unwrap()
+            .evaluate(Entrypoint::Email, Some(&input))
+            .unwrap();
+        assert_eq!(first, again);
+        assert_eq!(first.len(), 1, "{first:?}");
+        let other = json!({"server_name": "example.com"});
+        let none = engine
+            .load(&other)
+            .unwrap()
+            .evaluate(Entrypoint::Email, Some(&input))
+            .unwrap();
+        assert_eq!(none, Vec::<Value>::new());
+        assert!(
+            engine
+                .last
+                .lock()
+                .unwrap()
+                .as_ref()
+                .is_some_and(|(d, _)| *d == other)
+        );
+    }
+
+    #[test]
     fn a_runaway_evaluation_is_stopped_by_the_timer() {
         let dir = std::env::temp_dir().join(format!("rego-runaway-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -201,5 +373,11 @@ mod tests {
             elapsed < Duration::from_secs(2),
             "stopped after {elapsed:?}"
         );
+    }
+
+    #[test]
+    fn the_engine_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<RegoEngine>();
     }
 }
