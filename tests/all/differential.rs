@@ -21,8 +21,9 @@
 //! - banned IPs and CIDRs in both families, IPv4-mapped forms, host bits set, and requester IPs
 //!   that do and do not parse.
 //!
-//! Data regexes are kept few: the Rego twin rewrites every data regex into Rust syntax on each
-//! evaluation (`policies/rego/re2.rego`), a few milliseconds each under regorus.
+//! Data regexes are kept few: the Rego twin rewrites every data regex into Rust syntax once per
+//! data document (`policies/rego/re2.rego`), a few milliseconds each under regorus, and every
+//! generated case is a new document.
 //!
 //! A disagreement prints the case as a ready-to-paste fixture (see [`fixture`]).
 
