@@ -74,7 +74,8 @@ fn main() {
     let linked = wasm_target_dir.join("wasm32-unknown-unknown/wasm/policy_opa_abi.wasm");
     let wasm = std::fs::read(&linked)
         .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", linked.display())));
-    let wasm = postlink::add_exported_globals(&wasm, &ABI)
+    let wasm = postlink::reset_stack_on_entry(&wasm)
+        .and_then(|wasm| postlink::add_exported_globals(&wasm, &ABI))
         .unwrap_or_else(|e| fail(&format!("post-link step failed: {e}")));
     let out = wasm_target_dir.join("policy.wasm");
     std::fs::write(&out, &wasm)

@@ -285,6 +285,35 @@ fn errors_abort_with_a_message() {
     assert_eq!(err, "internal: illegal entrypoint id");
 }
 
+/// An abort unwinds through the host without restoring the shadow-stack pointer. Hosts that
+/// keep one instance (the OPA JS SDK) found the stack exhausted after a few dozen data errors;
+/// the post-link step now resets it on every entry.
+#[test]
+fn many_aborts_on_one_instance_leave_it_usable() {
+    let mut abi = Abi::new();
+    let bad = r#"{"tenants":{"by_id":{"a":{"localpart_prefix":"team."},"b":{"localpart_prefix":"team."}}}}"#;
+    for _ in 0..500 {
+        let err = abi.parse_with_nul(bad).unwrap_err();
+        assert!(
+            err.starts_with("ambiguous tenants at data.tenants.by_id"),
+            "{err}"
+        );
+    }
+    let data = abi
+        .parse_with_nul(r#"{"server_name":"example.com"}"#)
+        .unwrap();
+    let heap = abi.call("opa_heap_ptr_get", &[]).unwrap();
+    let got = abi
+        .fast_eval(
+            0,
+            data,
+            heap,
+            br#"{"registration_method":"password","username":"alice"}"#,
+        )
+        .unwrap();
+    assert_eq!(got, json!([{"result": []}]));
+}
+
 #[test]
 fn abort_messages_are_ascii() {
     let mut abi = Abi::new();
