@@ -23,6 +23,122 @@ use wasm_encoder::{
 };
 use wasmparser::{ExternalKind, Operator, Parser, Payload, TypeRef, Validator};
 
+/// What the stack-reset step needs to know about a linked module.
+struct Layout {
+    /// The parameter count of each type, by type index.
+    params_of_type: Vec<u32>,
+    /// The type index of each function, imported ones first.
+    func_types: Vec<u32>,
+    /// The initial value of global 0, the shadow-stack pointer.
+    stack_top: i32,
+    /// Exported functions, in export order.
+    func_exports: Vec<u32>,
+}
+
+impl Layout {
+    fn read(wasm: &[u8]) -> Result<Layout, String> {
+        let err = |e: wasmparser::BinaryReaderError| e.to_string();
+        let mut layout = Layout {
+            params_of_type: Vec::new(),
+            func_types: Vec::new(),
+            stack_top: 0,
+            func_exports: Vec::new(),
+        };
+        let mut saw_stack = false;
+        for payload in Parser::new(0).parse_all(wasm) {
+            match payload.map_err(err)? {
+                Payload::TypeSection(types) => {
+                    for ty in types.into_iter_err_on_gc_types() {
+                        layout
+                            .params_of_type
+                            .push(len_u32(ty.map_err(err)?.params()));
+                    }
+                }
+                Payload::ImportSection(imports) => {
+                    for import in imports.into_imports() {
+                        match import.map_err(err)?.ty {
+                            TypeRef::Func(t) => layout.func_types.push(t),
+                            TypeRef::Global(_) => return Err("the module imports a global".into()),
+                            _ => {}
+                        }
+                    }
+                }
+                Payload::FunctionSection(funcs) => {
+                    for f in funcs {
+                        layout.func_types.push(f.map_err(err)?);
+                    }
+                }
+                Payload::GlobalSection(globals) => {
+                    let first = globals
+                        .into_iter()
+                        .next()
+                        .ok_or("the module has no globals")?
+                        .map_err(err)?;
+                    let mut ops = first.init_expr.get_operators_reader();
+                    let op = ops.read().map_err(err)?;
+                    match (first.ty.content_type, first.ty.mutable, op) {
+                        (wasmparser::ValType::I32, true, Operator::I32Const { value }) => {
+                            layout.stack_top = value;
+                            saw_stack = true;
+                        }
+                        _ => return Err("global 0 is not the i32 stack pointer".into()),
+                    }
+                }
+                Payload::ExportSection(exports) => {
+                    for export in exports {
+                        let export = export.map_err(err)?;
+                        if export.kind == ExternalKind::Func {
+                            layout.func_exports.push(export.index);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !saw_stack {
+            return Err("the module has no stack pointer".into());
+        }
+        Ok(layout)
+    }
+
+    fn type_of(&self, func: u32) -> Result<u32, String> {
+        usize::try_from(func)
+            .ok()
+            .and_then(|i| self.func_types.get(i))
+            .copied()
+            .ok_or_else(|| format!("exported function {func} does not exist"))
+    }
+
+    /// `global.set 0 (i32.const top); call func(params…)`.
+    fn wrapper(&self, func: u32) -> Result<Function, String> {
+        let ty = usize::try_from(self.type_of(func)?).map_err(|e| e.to_string())?;
+        let params = *self
+            .params_of_type
+            .get(ty)
+            .ok_or_else(|| format!("type {ty} does not exist"))?;
+        let mut wrapper = Function::new([]);
+        wrapper.instruction(&Instruction::I32Const(self.stack_top));
+        wrapper.instruction(&Instruction::GlobalSet(0));
+        for param in 0..params {
+            wrapper.instruction(&Instruction::LocalGet(param));
+        }
+        wrapper.instruction(&Instruction::Call(func));
+        wrapper.instruction(&Instruction::End);
+        Ok(wrapper)
+    }
+}
+
+fn export_kind(kind: ExternalKind) -> Result<ExportKind, String> {
+    match kind {
+        ExternalKind::Func => Ok(ExportKind::Func),
+        ExternalKind::Table => Ok(ExportKind::Table),
+        ExternalKind::Memory => Ok(ExportKind::Memory),
+        ExternalKind::Global => Ok(ExportKind::Global),
+        ExternalKind::Tag => Ok(ExportKind::Tag),
+        ExternalKind::FuncExact => Err("unexpected exact-function export".to_owned()),
+    }
+}
+
 /// Wraps every exported function so that it resets the shadow-stack pointer (global 0) to its
 /// initial value before running.
 ///
@@ -34,79 +150,13 @@ pub fn reset_stack_on_entry(wasm: &[u8]) -> Result<Vec<u8>, String> {
     Validator::new()
         .validate_all(wasm)
         .map_err(|e| format!("linked module does not validate: {e}"))?;
-    let err = |e: wasmparser::BinaryReaderError| e.to_string();
+    let layout = Layout::read(wasm)?;
+    let added = len_u32(&layout.func_exports);
+    let first_wrapper = len_u32(&layout.func_types);
 
-    // Pass 1: the pieces the wrappers need.
-    let mut params_of_type: Vec<u32> = Vec::new();
-    let mut imported_funcs: Vec<u32> = Vec::new();
-    let mut defined_funcs: Vec<u32> = Vec::new();
-    let mut stack_top: Option<i32> = None;
-    let mut func_exports: Vec<(String, u32)> = Vec::new();
-    for payload in Parser::new(0).parse_all(wasm) {
-        match payload.map_err(err)? {
-            Payload::TypeSection(types) => {
-                for ty in types.into_iter_err_on_gc_types() {
-                    params_of_type.push(len_u32(ty.map_err(err)?.params()));
-                }
-            }
-            Payload::ImportSection(imports) => {
-                for import in imports.into_imports() {
-                    match import.map_err(err)?.ty {
-                        TypeRef::Func(t) => imported_funcs.push(t),
-                        TypeRef::Global(_) => return Err("the module imports a global".into()),
-                        _ => {}
-                    }
-                }
-            }
-            Payload::FunctionSection(funcs) => {
-                for f in funcs {
-                    defined_funcs.push(f.map_err(err)?);
-                }
-            }
-            Payload::GlobalSection(globals) => {
-                let first = globals
-                    .into_iter()
-                    .next()
-                    .ok_or("the module has no globals")?
-                    .map_err(err)?;
-                let mut ops = first.init_expr.get_operators_reader();
-                match (
-                    first.ty.content_type,
-                    first.ty.mutable,
-                    ops.read().map_err(err)?,
-                ) {
-                    (wasmparser::ValType::I32, true, Operator::I32Const { value }) => {
-                        stack_top = Some(value);
-                    }
-                    _ => return Err("global 0 is not the i32 stack pointer".into()),
-                }
-            }
-            Payload::ExportSection(exports) => {
-                for export in exports {
-                    let export = export.map_err(err)?;
-                    if export.kind == ExternalKind::Func {
-                        func_exports.push((export.name.to_owned(), export.index));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    let stack_top = stack_top.ok_or("the module has no stack pointer")?;
-    let type_of = |func: u32| -> Result<u32, String> {
-        let i = usize::try_from(func).map_err(|e| e.to_string())?;
-        imported_funcs
-            .get(i)
-            .or_else(|| defined_funcs.get(i - imported_funcs.len()))
-            .copied()
-            .ok_or_else(|| format!("exported function {func} does not exist"))
-    };
-    let first_wrapper = len_u32(&imported_funcs) + len_u32(&defined_funcs);
-
-    // Pass 2: copy every section, extending the function, code and export sections.
     let mut module = Module::new();
     for payload in Parser::new(0).parse_all(wasm) {
-        let payload = payload.map_err(err)?;
+        let payload = payload.map_err(|e| e.to_string())?;
         let Some((id, range)) = payload.as_section() else {
             continue;
         };
@@ -114,28 +164,19 @@ pub fn reset_stack_on_entry(wasm: &[u8]) -> Result<Vec<u8>, String> {
         match payload {
             Payload::FunctionSection(section) => {
                 let mut data = Vec::new();
-                (section.count() + len_u32(&func_exports)).encode(&mut data);
+                (section.count() + added).encode(&mut data);
                 data.extend_from_slice(&body[leb_len(section.count())..]);
-                for (_, func) in &func_exports {
-                    type_of(*func)?.encode(&mut data);
+                for func in &layout.func_exports {
+                    layout.type_of(*func)?.encode(&mut data);
                 }
                 module.section(&RawSection { id, data: &data });
             }
             Payload::CodeSectionStart { count, .. } => {
                 let mut data = Vec::new();
-                (count + len_u32(&func_exports)).encode(&mut data);
+                (count + added).encode(&mut data);
                 data.extend_from_slice(&body[leb_len(count)..]);
-                for (_, func) in &func_exports {
-                    let ty = usize::try_from(type_of(*func)?).map_err(|e| e.to_string())?;
-                    let mut wrapper = Function::new([]);
-                    wrapper.instruction(&Instruction::I32Const(stack_top));
-                    wrapper.instruction(&Instruction::GlobalSet(0));
-                    for param in 0..params_of_type[ty] {
-                        wrapper.instruction(&Instruction::LocalGet(param));
-                    }
-                    wrapper.instruction(&Instruction::Call(*func));
-                    wrapper.instruction(&Instruction::End);
-                    wrapper.encode(&mut data);
+                for func in &layout.func_exports {
+                    layout.wrapper(*func)?.encode(&mut data);
                 }
                 module.section(&RawSection { id, data: &data });
             }
@@ -143,19 +184,14 @@ pub fn reset_stack_on_entry(wasm: &[u8]) -> Result<Vec<u8>, String> {
                 let mut exports = ExportSection::new();
                 let mut next_wrapper = first_wrapper;
                 for export in section {
-                    let export = export.map_err(err)?;
-                    let (kind, index) = match export.kind {
-                        ExternalKind::Func => {
-                            next_wrapper += 1;
-                            (ExportKind::Func, next_wrapper - 1)
-                        }
-                        ExternalKind::Table => (ExportKind::Table, export.index),
-                        ExternalKind::Memory => (ExportKind::Memory, export.index),
-                        ExternalKind::Global => (ExportKind::Global, export.index),
-                        ExternalKind::Tag => (ExportKind::Tag, export.index),
-                        other => return Err(format!("unexpected export kind {other:?}")),
+                    let export = export.map_err(|e| e.to_string())?;
+                    let index = if export.kind == ExternalKind::Func {
+                        next_wrapper += 1;
+                        next_wrapper - 1
+                    } else {
+                        export.index
                     };
-                    exports.export(export.name, kind, index);
+                    exports.export(export.name, export_kind(export.kind)?, index);
                 }
                 module.section(&exports);
             }
