@@ -1,6 +1,6 @@
 //! `policy-test lint`: problems in policy data that MAS would load without a word.
 //!
-//! The loader ([`PolicyData::compile`]) already refuses what can never work: bad regexes,
+//! The loader ([`compile_data`], as every in-process engine loads) already refuses what can never work: bad regexes,
 //! CIDRs, tenants. Lint adds warnings for data that loads but almost surely does not do what
 //! its author meant:
 //! - a gate key (`registration.allowed_usernames`, `emails.allowed_addresses`,
@@ -11,8 +11,10 @@
 
 use std::fmt;
 
-use policy_rules::{PolicyData, glob::Glob, mxid::AdminUser};
+use policy_rules::{glob::Glob, mxid::AdminUser};
 use serde_json::Value;
+
+use crate::engine::{EvalError, compile_data};
 
 /// How bad a finding is. Only errors make the data unusable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -106,10 +108,10 @@ pub fn lint_claims_imports(providers: &[(String, Value)]) -> Vec<Finding> {
 /// the load error first, if any, then warnings by data path.
 pub fn lint(data: &Value) -> Vec<Finding> {
     let mut out = Vec::new();
-    if let Err(e) = PolicyData::compile(Some(data)) {
+    if let Err(EvalError::Data(message) | EvalError::Engine(message)) = compile_data(data) {
         out.push(Finding {
             severity: Severity::Error,
-            message: e.to_string(),
+            message,
         });
     }
     unknown_keys(data, &mut out);

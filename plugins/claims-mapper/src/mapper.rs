@@ -225,7 +225,7 @@ impl Mapper {
         let mxid = localpart
             .as_ref()
             .zip(self.server_name())
-            .map(|(l, s)| format!("@{l}:{s}"));
+            .map(|(l, s)| policy_rules::mxid::format(l, s));
         let (outcome, description) = match (verdict.error, verdict.dropped) {
             (Some(e), _) => (Outcome::Error, Some(e)),
             (None, Some(d)) => (Outcome::SuggestionDropped, Some(d)),

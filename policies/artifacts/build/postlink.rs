@@ -163,18 +163,14 @@ pub fn reset_stack_on_entry(wasm: &[u8]) -> Result<Vec<u8>, String> {
         let body = &wasm[range];
         match payload {
             Payload::FunctionSection(section) => {
-                let mut data = Vec::new();
-                (section.count() + added).encode(&mut data);
-                data.extend_from_slice(&body[leb_len(section.count())..]);
+                let mut data = extended(body, section.count(), added);
                 for func in &layout.func_exports {
                     layout.type_of(*func)?.encode(&mut data);
                 }
                 module.section(&RawSection { id, data: &data });
             }
             Payload::CodeSectionStart { count, .. } => {
-                let mut data = Vec::new();
-                (count + added).encode(&mut data);
-                data.extend_from_slice(&body[leb_len(count)..]);
+                let mut data = extended(body, count, added);
                 for func in &layout.func_exports {
                     layout.wrapper(*func)?.encode(&mut data);
                 }
@@ -252,9 +248,7 @@ pub fn add_exported_globals(wasm: &[u8], globals: &[(&str, i32)]) -> Result<Vec<
         match payload {
             Payload::GlobalSection(section) => {
                 saw_globals = true;
-                let mut data = Vec::new();
-                (section.count() + len_u32(globals)).encode(&mut data);
-                data.extend_from_slice(&body[leb_len(section.count())..]);
+                let mut data = extended(body, section.count(), len_u32(globals));
                 for (_, value) in globals {
                     GlobalType {
                         val_type: ValType::I32,
@@ -268,9 +262,7 @@ pub fn add_exported_globals(wasm: &[u8], globals: &[(&str, i32)]) -> Result<Vec<
             }
             Payload::ExportSection(section) => {
                 saw_exports = true;
-                let mut data = Vec::new();
-                (section.count() + len_u32(globals)).encode(&mut data);
-                data.extend_from_slice(&body[leb_len(section.count())..]);
+                let mut data = extended(body, section.count(), len_u32(globals));
                 for (i, (name, _)) in (0u32..).zip(globals) {
                     name.encode(&mut data);
                     data.push(0x03); // global
@@ -295,6 +287,15 @@ pub fn add_exported_globals(wasm: &[u8], globals: &[(&str, i32)]) -> Result<Vec<
 
 fn len_u32<T>(items: &[T]) -> u32 {
     u32::try_from(items.len()).unwrap_or(u32::MAX)
+}
+
+/// A vector section's contents with room for `added` more entries: the new count, then the
+/// `count` entries already in `body`. The caller encodes the new entries after them.
+fn extended(body: &[u8], count: u32, added: u32) -> Vec<u8> {
+    let mut data = Vec::new();
+    (count + added).encode(&mut data);
+    data.extend_from_slice(&body[leb_len(count)..]);
+    data
 }
 
 /// The number of bytes of a LEB128-encoded `u32`.

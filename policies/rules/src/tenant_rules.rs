@@ -69,26 +69,28 @@ pub fn email(data: &PolicyData, input: Option<&Value>, out: &mut Violations) {
     }
 }
 
-/// `tenant-suspended` for the user's tenant (`authorization_grant`, `compat_login`).
+/// The tenant of `input.user.username`.
+fn user_tenant<'d>(data: &'d PolicyData, input: Option<&Value>) -> Option<&'d Tenant> {
+    data.tenants()
+        .resolve_value(path(input, &["user", "username"]))
+}
+
+/// `tenant-suspended` for the user's tenant (`compat_login`).
 pub fn user_suspended(data: &PolicyData, input: Option<&Value>, out: &mut Violations) {
-    let tenant = data
-        .tenants()
-        .resolve_value(path(input, &["user", "username"]));
-    if let Some(t) = tenant.filter(|t| t.suspended) {
+    if let Some(t) = user_tenant(data, input).filter(|t| t.suspended) {
         out.push(suspended(t));
     }
 }
 
 /// `authorization_grant`: a suspended tenant, and a client the user's tenant does not allow.
 pub fn authorization_grant(data: &PolicyData, input: Option<&Value>, out: &mut Violations) {
-    let user = get(input, "user");
-    if !truthy(user) {
+    if !truthy(get(input, "user")) {
         return;
     }
-    user_suspended(data, input, out);
-    let Some(tenant) = data.tenants().resolve_value(get(user, "username")) else {
+    let Some(tenant) = user_tenant(data, input) else {
         return;
     };
+    out.push_if(tenant.suspended, || suspended(tenant));
     let id = path(input, &["client", "id"]);
     let client_id = path(input, &["client", "client_id"]);
     if !tenant.admits_client(&[id, client_id]) {
