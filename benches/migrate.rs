@@ -9,6 +9,7 @@ use std::{fmt::Write as _, hint::black_box, path::PathBuf};
 
 use claims_mapper::Mapper;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use policy_host::bundle::build;
 use policy_host::claims::{
     mas_config::{self, MasConfig},
     migrate::{self, Columns, InputFormat, ReportFormat},
@@ -42,11 +43,23 @@ fn export() -> String {
     out
 }
 
+/// The mapper for the sample config as MAS runs it: the bundle's `mas-config.yaml`, whose
+/// localpart template carries the tenant markers.
 fn mapper() -> Mapper {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/migrate/mas.yaml");
-    let config = MasConfig::load(&path).expect("the sample MAS config");
+    let bundle = build::build(&build::Options::new(Some(path))).expect("the sample bundle");
+    let text = bundle
+        .files
+        .iter()
+        .find(|(p, _)| p == "mas-config.yaml")
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .expect("the generated config");
+    let config = MasConfig::from_value(
+        "dist/mas-config.yaml",
+        policy_host::bundle::mas_config::parse(&text).expect("the generated config"),
+    );
     let data = mas_config::assemble(
-        &config.homeserver().expect("matrix.homeserver"),
+        config.base_data().expect("matrix.homeserver"),
         config.policy_data(),
         None,
     )

@@ -8,6 +8,11 @@
 //! - a malformed domain glob, which upstream accepts and never matches;
 //! - an `admin_users` MXID on another server, which never matches (extensions §2);
 //! - keys MAS never reads, such as `emails.allowed_domains` (the real key is top-level).
+//!
+//! With a MAS config, [`tenant_safety`] checks that the providers' templates produce the
+//! tenant markers and that nobody can pick another tenant's marker.
+
+pub mod tenant_safety;
 
 use std::fmt;
 

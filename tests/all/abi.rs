@@ -1,32 +1,13 @@
 //! `policy.wasm` at the OPA ABI level, driven the way opa-wasm and the JS SDK drive it.
 
-use policy_host::engine::opa::{Mode, OpaEngine};
+use policy_host::{
+    bundle::wasm_abi::REQUIRED_EXPORTS,
+    engine::opa::{Mode, OpaEngine},
+};
 use serde_json::{Value, json};
 use wasmtime::{
     Caller, Engine, ExternType, Instance, Linker, Memory, MemoryType, Module, Store, Val,
 };
-
-/// Exports every host needs (contract §13.4).
-const REQUIRED_EXPORTS: [&str; 18] = [
-    "builtins",
-    "entrypoints",
-    "opa_malloc",
-    "opa_free",
-    "opa_json_parse",
-    "opa_json_dump",
-    "opa_heap_ptr_get",
-    "opa_heap_ptr_set",
-    "opa_eval_ctx_new",
-    "opa_eval_ctx_set_input",
-    "opa_eval_ctx_set_data",
-    "opa_eval_ctx_set_entrypoint",
-    "opa_eval_ctx_get_result",
-    "eval",
-    "opa_eval",
-    "opa_value_parse",
-    "opa_value_dump",
-    "memory",
-];
 
 struct Abi {
     store: Store<Option<String>>,

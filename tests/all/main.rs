@@ -6,6 +6,7 @@
 )]
 
 mod abi;
+mod bundle;
 mod claims;
 mod component;
 mod differential;

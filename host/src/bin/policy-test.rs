@@ -74,6 +74,71 @@ enum Command {
     /// Report policy data and `claims_imports` that MAS would load but that do not do what
     /// they seem to. Exit 1 on errors (or on warnings with `--deny-warnings`).
     Lint(LintArgs),
+    /// Write the deployable bundle (`dist/`): policy.wasm, components, the Rego twin, data,
+    /// the MAS config with generated tenant templates, Kubernetes manifests, an OPA bundle.
+    Build(BuildArgs),
+    /// Check a bundle: digests, policy.wasm's ABI, its artifacts on every engine against the
+    /// fixture suites, its MAS config against its data, and signatures. Exit 1 on any problem.
+    Verify(VerifyArgs),
+}
+
+/// `policy-test build`.
+#[derive(Args)]
+struct BuildArgs {
+    /// The deployment's MAS config.yaml (or `a.yaml:b.yaml`, merged as MAS merges `MAS_CONFIG`):
+    /// `matrix.homeserver`, `experimental.session_limit`, `policy.data` and every upstream
+    /// provider are read.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Policy data JSON or YAML merged over the config's `policy.data`.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The homeserver name, instead of the config's `matrix.homeserver`.
+    #[arg(long)]
+    server_name: Option<String>,
+    /// The output folder; an earlier bundle there is replaced.
+    #[arg(long, default_value = "dist")]
+    out: PathBuf,
+    /// `policy.wasm_module` in the generated config; its folder is where Kubernetes mounts the
+    /// bundle.
+    #[arg(long, default_value = policy_host::bundle::build::DEFAULT_WASM_MODULE)]
+    wasm_module: String,
+    /// The Kubernetes namespace of the ConfigMap (default: kubectl's current one).
+    #[arg(long)]
+    k8s_namespace: Option<String>,
+    /// The MAS Deployment the patch is for.
+    #[arg(long, default_value = "matrix-auth-service")]
+    k8s_deployment: String,
+    /// The MAS container in that Deployment.
+    #[arg(long, default_value = "matrix-auth-service")]
+    k8s_container: String,
+    /// The Deployment's own MAS config file, listed before the bundle's in `MAS_CONFIG`.
+    #[arg(long, default_value = "/config/config.yaml")]
+    k8s_config_path: String,
+    /// Sign the bundle (OPA's `.signatures.json`): a PEM private key (RSA or EC) or an HMAC
+    /// secret file.
+    #[arg(long, value_name = "KEY")]
+    signing_key: Option<PathBuf>,
+    /// The signing key's id (`kid`), which OPA looks up in its `keys` config.
+    #[arg(long, default_value = "openmeet-mas-policy")]
+    signing_key_id: String,
+}
+
+/// `policy-test verify`.
+#[derive(Args)]
+struct VerifyArgs {
+    /// The bundle folder.
+    dir: PathBuf,
+    /// Policy fixture files or folders to run on the bundle's engines (default: this
+    /// repository's tests/cases).
+    #[arg(long = "suite")]
+    suites: Vec<PathBuf>,
+    /// Claims fixture files or folders (default: this repository's tests/claims).
+    #[arg(long = "claims-suite")]
+    claims_suites: Vec<PathBuf>,
+    /// Check the signatures with this key: a PEM public key or the HMAC secret file.
+    #[arg(long, value_name = "KEY")]
+    verification_key: Option<PathBuf>,
 }
 
 /// `policy-test lint`.
@@ -165,7 +230,131 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Claims(args) => policy_host::claims::cli::claims(&args),
         Command::Migrate(args) => policy_host::claims::cli::migrate(&args),
         Command::Lint(args) => lint(&args),
+        Command::Build(args) => build(&args),
+        Command::Verify(args) => verify(&args),
     }
+}
+
+/// Reads a JSON or YAML document.
+fn read_document(path: &std::path::Path) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_norway::from_str(&text)
+        .with_context(|| format!("{}: invalid JSON or YAML", path.display()))
+}
+
+/// A fixture folder of this repository, for commands whose suites default to it.
+fn repo_suite(relative: &str) -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+}
+
+fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    use policy_host::bundle::{build, signing::SigningKey};
+    let started = std::time::Instant::now();
+    let mut options = build::Options::new(args.config.clone());
+    options.data = args.data.as_deref().map(read_document).transpose()?;
+    options.server_name.clone_from(&args.server_name);
+    options.wasm_module.clone_from(&args.wasm_module);
+    options.kubernetes.namespace.clone_from(&args.k8s_namespace);
+    options
+        .kubernetes
+        .deployment
+        .clone_from(&args.k8s_deployment);
+    options.kubernetes.container.clone_from(&args.k8s_container);
+    options
+        .kubernetes
+        .config_path
+        .clone_from(&args.k8s_config_path);
+    options.mtime = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH: not a number of seconds: `{v}`"))?,
+        Err(_) => 0,
+    };
+    if let Some(path) = &args.signing_key {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let key = SigningKey::from_pem_or_secret(&bytes, None)
+            .with_context(|| path.display().to_string())?
+            .with_keyid(args.signing_key_id.clone());
+        options.signing_key = Some(key);
+    }
+    let bundle = build::build(&options)?;
+    build::write(&bundle, &args.out)?;
+    let mut out = io::stdout().lock();
+    for provider in &bundle.generated.providers {
+        let form = match &provider.form {
+            None => "no tenants: the template is unchanged".to_owned(),
+            Some(f) if f.name() == "rule" => {
+                "tenant markers by rule: new tenants need only a data push".to_owned()
+            }
+            Some(_) => {
+                "tenant markers by table: a new tenant needs a rebuild and a MAS restart".to_owned()
+            }
+        };
+        writeln!(out, "provider {}: {form}", provider.id)?;
+    }
+    for (path, size) in build::listing(&bundle) {
+        writeln!(out, "{:>10}  {}", size, args.out.join(path).display())?;
+    }
+    writeln!(
+        out,
+        "built {} (revision {}) in {:.2} s",
+        args.out.display(),
+        bundle.manifest.revision,
+        started.elapsed().as_secs_f64()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    use policy_host::bundle::{signing::VerificationKey, verify};
+    let started = std::time::Instant::now();
+    let verification_key = args
+        .verification_key
+        .as_deref()
+        .map(|path| {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            VerificationKey::from_pem_or_secret(&bytes, None)
+                .with_context(|| path.display().to_string())
+        })
+        .transpose()?;
+    let or_default = |paths: &[PathBuf], default: &str| {
+        if paths.is_empty() {
+            vec![repo_suite(default)]
+        } else {
+            paths.to_vec()
+        }
+    };
+    let options = verify::Options {
+        suites: or_default(&args.suites, "tests/cases"),
+        claims_suites: or_default(&args.claims_suites, "tests/claims"),
+        verification_key,
+    };
+    let report = verify::verify(&args.dir, &options)?;
+    let mut out = io::stdout().lock();
+    for line in &report.checked {
+        writeln!(out, "checked: {line}")?;
+    }
+    for problem in &report.problems {
+        writeln!(out, "problem: {problem}")?;
+    }
+    writeln!(
+        out,
+        "{}: {} problems ({:.2} s)",
+        args.dir.display(),
+        report.problems.len(),
+        started.elapsed().as_secs_f64()
+    )?;
+    Ok(if report.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
@@ -175,9 +364,9 @@ fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(mas_config::MasConfig::load)
         .transpose()?;
-    let (server_name, policy_data) = match &config {
-        Some(c) => (c.homeserver()?, c.policy_data()),
-        None => (args.server_name.clone(), merge::empty()),
+    let (base, policy_data) = match &config {
+        Some(c) => (c.base_data()?, c.policy_data()),
+        None => (merge::base(&args.server_name), merge::empty()),
     };
     let extra = match &args.data {
         Some(path) => {
@@ -190,12 +379,15 @@ fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let data = mas_config::assemble(&server_name, policy_data, extra)?;
+    let data = mas_config::assemble(base, policy_data, extra)?;
     let mut findings = config
         .as_ref()
         .map(|c| lint::lint_claims_imports(&c.providers()))
         .unwrap_or_default();
     findings.extend(lint::lint(&data));
+    if let Some(config) = &config {
+        findings.extend(lint::tenant_safety::lint(config, &data));
+    }
     let mut stdout = io::stdout().lock();
     for finding in &findings {
         writeln!(stdout, "{finding}")?;

@@ -97,7 +97,9 @@ fn read_document(path: &Path) -> anyhow::Result<Value> {
 }
 
 impl Source {
-    /// The `claims_imports` block (from the config or `inline`) and the merged data.
+    /// The `claims_imports` block (from the config or `inline`) and the merged data. With a
+    /// config, its tenant-safety findings for this provider go to stderr first: a template
+    /// without the markers is what MAS will render, and the report below shows its effect.
     fn resolve(&self, inline: Option<&str>) -> anyhow::Result<(Value, Value)> {
         let config = self.config.as_deref().map(MasConfig::load).transpose()?;
         let imports = match (inline, &config, &self.provider) {
@@ -107,16 +109,24 @@ impl Source {
             (None, Some(config), Some(id)) => config.claims_imports(id)?,
             (None, _, _) => bail!("give --config mas.yaml --provider ID, or --imports"),
         };
-        let server_name = match (&self.server_name, &config) {
-            (Some(name), _) => name.clone(),
-            (None, Some(config)) => config.homeserver()?,
-            (None, None) => mas_config::DEFAULT_HOMESERVER.to_owned(),
+        let base = match (&self.server_name, &config) {
+            (Some(name), _) => crate::merge::base(name),
+            (None, Some(config)) => config.base_data()?,
+            (None, None) => crate::merge::base(mas_config::DEFAULT_HOMESERVER),
         };
         let policy_data = config
             .as_ref()
             .map_or_else(crate::merge::empty, MasConfig::policy_data);
         let extra = self.data.as_deref().map(read_document).transpose()?;
-        let data = mas_config::assemble(&server_name, policy_data, extra)?;
+        let data = mas_config::assemble(base, policy_data, extra)?;
+        if let (Some(config), Some(id), None) = (&config, &self.provider, inline) {
+            let own = format!("provider {id}: ");
+            for finding in crate::lint::tenant_safety::lint(config, &data) {
+                if finding.message.starts_with(&own) || !finding.message.starts_with("provider ") {
+                    eprintln!("{finding}");
+                }
+            }
+        }
         Ok((imports, data))
     }
 }

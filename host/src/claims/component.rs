@@ -256,6 +256,7 @@ fn untyped(m: wit::Mapping) -> Result<Mapping, String> {
         displayname: m.displayname,
         email: m.email,
         tenant: m.tenant,
+        claimed_tenant: m.claimed_tenant,
         violations,
         description: m.description,
         fix: m.fix.map(|f| Fix {

@@ -3,6 +3,9 @@
 //! ```yaml
 //! data: {tenants: {…}}                          # merged over MAS's base data (example.com)
 //! claims_imports: {localpart: {action: force}}  # the provider's block, for every case
+//! tenant_template: true                         # the localpart template as `build` writes it
+//!                                               # (a case's `template_data`: generated from
+//!                                               # other data, as before a data push)
 //! cases:
 //!   - name: email-as-username
 //!     description: what MAS users report        # optional
@@ -40,6 +43,10 @@ struct SuiteFile {
     data: Option<Value>,
     #[serde(default)]
     claims_imports: Option<Value>,
+    /// The block's localpart template is wrapped in the generated tenant template first, as
+    /// `policy-test build` writes it into `mas-config.yaml`.
+    #[serde(default)]
+    tenant_template: bool,
     cases: Vec<CaseFile>,
 }
 
@@ -51,6 +58,13 @@ struct CaseFile {
     description: Option<String>,
     #[serde(default)]
     claims_imports: Option<Value>,
+    /// Overrides the file's `tenant_template`.
+    #[serde(default)]
+    tenant_template: Option<bool>,
+    /// The policy data the tenant template was generated from, when it is not the case's
+    /// data: a template built before a data push.
+    #[serde(default)]
+    template_data: Option<Value>,
     #[serde(default)]
     data: Option<Value>,
     #[serde(default)]
@@ -82,6 +96,8 @@ struct Expect {
     email: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     tenant: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    claimed_tenant: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     description: Option<Value>,
     #[serde(default, deserialize_with = "present")]
@@ -173,13 +189,27 @@ pub fn load(path: &Path) -> Result<Vec<Case>, String> {
         if expect.is_ok() && case.claims.is_none() {
             return Err(format!("{label}: `claims` is required with `expect`"));
         }
+        let mut imports = case
+            .claims_imports
+            .or_else(|| suite.claims_imports.clone())
+            .unwrap_or(Value::Null);
+        if case.tenant_template.unwrap_or(suite.tenant_template) {
+            let template_data = match case.template_data {
+                Some(d) => merge::merge(merge::base(FIXTURE_SERVER_NAME), d)
+                    .map_err(|e| format!("{label}: invalid template_data: {e}"))?,
+                None => data.clone(),
+            };
+            // Data the policy refuses is left to the engines, whose load error is expected.
+            if let Ok(policy) = policy_rules::PolicyData::compile(Some(&template_data)) {
+                imports = claims_mapper::tenant_template::apply(&imports, policy.tenants())
+                    .map_err(|e| format!("{label}: cannot generate the tenant template: {e}"))?
+                    .0;
+            }
+        }
         cases.push(Case {
             label,
             data,
-            imports: case
-                .claims_imports
-                .or_else(|| suite.claims_imports.clone())
-                .unwrap_or(Value::Null),
+            imports,
             claims: case.claims.unwrap_or(Value::Null),
             expect,
         });
@@ -259,6 +289,7 @@ fn check_expect(expect: &Expect, mapping: &Mapping, keys: &[String]) -> Result<(
         ("displayname", &expect.displayname),
         ("email", &expect.email),
         ("tenant", &expect.tenant),
+        ("claimed_tenant", &expect.claimed_tenant),
         ("description", &expect.description),
     ] {
         if let Some(want) = want {

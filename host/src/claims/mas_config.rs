@@ -3,6 +3,12 @@
 //!
 //! Only these keys are read, so a real deployment's config (secrets, database, listeners) can
 //! be passed as it is. The data is assembled as MAS assembles it ([`crate::merge`]).
+//!
+//! **Several files.** MAS reads `MAS_CONFIG` (or repeated `--config`) as a `:`-separated list
+//! of files and merges them in order with figment's `admerge`: maps merge key by key, lists
+//! are **concatenated**, and any other value is replaced by the later file's. A path given here
+//! is read the same way, so `--config config.yaml:dist/mas-config.yaml` is exactly the
+//! configuration MAS starts with when the bundle's file is listed after the deployment's own.
 
 use std::path::Path;
 
@@ -22,20 +28,78 @@ pub struct MasConfig {
 }
 
 impl MasConfig {
-    /// Reads a MAS `config.yaml`.
+    /// Reads a MAS `config.yaml`, or a `:`-separated list of files merged as MAS merges them.
     ///
     /// # Errors
     ///
-    /// When the file cannot be read or is not YAML.
+    /// When a file cannot be read or is not YAML.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let doc: Value = serde_norway::from_str(&text)
-            .with_context(|| format!("{}: invalid YAML", path.display()))?;
+        let list = path.to_string_lossy();
+        let mut doc = Value::Object(serde_json::Map::new());
+        for file in list.split(':').filter(|f| !f.is_empty()) {
+            let text =
+                std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
+            let layer: Value =
+                serde_norway::from_str(&text).with_context(|| format!("{file}: invalid YAML"))?;
+            doc = admerge(doc, layer);
+        }
         Ok(MasConfig {
-            path: path.display().to_string(),
+            path: list.into_owned(),
             doc,
         })
+    }
+
+    /// A config from a document already read.
+    pub fn from_value(path: &str, doc: Value) -> Self {
+        MasConfig {
+            path: path.to_owned(),
+            doc,
+        }
+    }
+
+    /// The whole merged document.
+    pub fn document(&self) -> &Value {
+        &self.doc
+    }
+
+    /// The path (or `:`-separated paths) it was read from.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// `policy.wasm_module`, when set.
+    pub fn wasm_module(&self) -> Option<&str> {
+        self.doc
+            .pointer("/policy/wasm_module")
+            .and_then(Value::as_str)
+    }
+
+    /// The `session_limit` of MAS's base data: `experimental.session_limit` as MAS passes it
+    /// to the policy (every field present, `max_session_threshold` `null` and
+    /// `dangerous_hard_limit_eviction` `false` when unset), or `null`.
+    pub fn session_limit(&self) -> Value {
+        match self.doc.pointer("/experimental/session_limit") {
+            Some(Value::Object(limit)) => {
+                let field = |key: &str, default: Value| limit.get(key).cloned().unwrap_or(default);
+                serde_json::json!({
+                    "soft_limit": field("soft_limit", Value::Null),
+                    "hard_limit": field("hard_limit", Value::Null),
+                    "max_session_threshold": field("max_session_threshold", Value::Null),
+                    "dangerous_hard_limit_eviction":
+                        field("dangerous_hard_limit_eviction", Value::Bool(false)),
+                })
+            }
+            _ => Value::Null,
+        }
+    }
+
+    /// Every upstream provider entry, whole, in config order.
+    pub fn provider_entries(&self) -> &[Value] {
+        self.doc
+            .pointer("/upstream_oauth2/providers")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     /// `matrix.homeserver`, or MAS's default.
@@ -49,6 +113,19 @@ impl MasConfig {
             Some(Value::String(s)) => Ok(s.clone()),
             Some(_) => bail!("{}: matrix.homeserver is not a string", self.path),
         }
+    }
+
+    /// MAS's base data for this config: `server_name` from `matrix.homeserver` and
+    /// [`MasConfig::session_limit`].
+    ///
+    /// # Errors
+    ///
+    /// When `matrix.homeserver` is not a string.
+    pub fn base_data(&self) -> anyhow::Result<Value> {
+        Ok(serde_json::json!({
+            "server_name": self.homeserver()?,
+            "session_limit": self.session_limit(),
+        }))
     }
 
     /// `policy.data`, or `{}`.
@@ -111,19 +188,37 @@ impl MasConfig {
     }
 }
 
-/// The policy data as MAS assembles it: the base data for `server_name`, then `policy.data`,
-/// then `extra` (like MAS's dynamic data).
+/// figment's `admerge`, as MAS merges its config files: maps merge recursively, lists are
+/// concatenated, anything else takes the later value.
+pub fn admerge(earlier: Value, later: Value) -> Value {
+    match (earlier, later) {
+        (Value::Object(mut a), Value::Object(b)) => {
+            for (key, value) in b {
+                let merged = match a.remove(&key) {
+                    Some(old) => admerge(old, value),
+                    None => value,
+                };
+                a.insert(key, merged);
+            }
+            Value::Object(a)
+        }
+        (Value::Array(mut a), Value::Array(b)) => {
+            a.extend(b);
+            Value::Array(a)
+        }
+        (_, later) => later,
+    }
+}
+
+/// The policy data as MAS assembles it: `base` (see [`MasConfig::base_data`] or
+/// [`merge::base`]), then `policy.data`, then `extra` (like MAS's dynamic data).
 ///
 /// # Errors
 ///
 /// MAS's merge error.
-pub fn assemble(
-    server_name: &str,
-    policy_data: Value,
-    extra: Option<Value>,
-) -> anyhow::Result<Value> {
-    let data = merge::merge(merge::base(server_name), policy_data)
-        .map_err(|e| anyhow::anyhow!("invalid policy data: {e}"))?;
+pub fn assemble(base: Value, policy_data: Value, extra: Option<Value>) -> anyhow::Result<Value> {
+    let data =
+        merge::merge(base, policy_data).map_err(|e| anyhow::anyhow!("invalid policy data: {e}"))?;
     match extra {
         None => Ok(data),
         Some(extra) => {

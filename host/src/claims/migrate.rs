@@ -122,6 +122,7 @@ struct Totals {
     codes: BTreeMap<String, u64>,
     locked_out: u64,
     colliding_users: u64,
+    misplaced: u64,
 }
 
 /// The result of a check, for the exit code and the caller's summary.
@@ -133,12 +134,14 @@ pub struct Verdict {
     pub locked_out: u64,
     /// Users whose MXID an earlier row took.
     pub colliding: u64,
+    /// Users whose localpart belongs to another tenant than their tenant claim names.
+    pub misplaced: u64,
 }
 
 impl Verdict {
-    /// True when nobody is locked out and nothing collides (exit code 0).
+    /// True when nobody is locked out, misplaced or colliding (exit code 0).
     pub fn clean(&self) -> bool {
-        self.locked_out == 0 && self.colliding == 0
+        self.locked_out == 0 && self.colliding == 0 && self.misplaced == 0
     }
 }
 
@@ -253,6 +256,7 @@ pub fn run<R: Read, W: Write>(
         users: check.totals.users,
         locked_out: check.totals.locked_out,
         colliding: check.totals.colliding_users,
+        misplaced: check.totals.misplaced,
     })
 }
 
@@ -299,6 +303,9 @@ impl Check<'_> {
         }
         if mapping.outcome != Outcome::Accepted {
             self.totals.locked_out += 1;
+        }
+        if misplaced(&mapping).is_some() {
+            self.totals.misplaced += 1;
         }
         let mut collides_with = None;
         if let (Outcome::Accepted, Some(mxid)) = (mapping.outcome, &mapping.mxid) {
@@ -351,6 +358,7 @@ impl Check<'_> {
                     "codes": self.totals.codes,
                     "locked_out": self.totals.locked_out,
                     "colliding_users": self.totals.colliding_users,
+                    "misplaced": self.totals.misplaced,
                     "collisions": groups.iter().map(|(mxid, t)| json!({
                         "mxid": mxid,
                         "users": t.users,
@@ -378,6 +386,7 @@ impl Check<'_> {
                     let _ = writeln!(s, "  code {code:<31} {n}");
                 }
                 let _ = writeln!(s, "  locked out {:<25} {}", "", t.locked_out);
+                let _ = writeln!(s, "  in another tenant {:<18} {}", "", t.misplaced);
                 let _ = writeln!(
                     s,
                     "  collisions: {} users collide on {} MXIDs ({} within a tenant, {across} across tenants)",
@@ -405,9 +414,24 @@ impl Check<'_> {
     }
 }
 
+/// Where a user lands when the localpart belongs to another tenant than the tenant claim
+/// names: MAS never reads the claim, so only the template can keep users in their tenant.
+fn misplaced(m: &Mapping) -> Option<String> {
+    let claimed = m.claimed_tenant.as_ref()?;
+    m.localpart.as_ref()?;
+    (m.tenant.as_ref() != Some(claimed)).then(|| {
+        m.tenant
+            .as_deref()
+            .map_or_else(|| "no tenant".to_owned(), |t| format!("tenant {t}"))
+    })
+}
+
 fn table_line(row: &Row<'_>) -> String {
     let m = row.mapping;
     let mut problems = m.codes();
+    if let Some(lands) = misplaced(m) {
+        problems.push(format!("lands in {lands}"));
+    }
     if let Some((line, user)) = row.collides_with {
         problems.push(format!("collides with {user} (line {line})"));
     }
@@ -445,6 +469,9 @@ fn json_line(row: &Row<'_>) -> Value {
         "description": m.description,
         "fix": m.fix.as_ref().map(|f| &f.expression),
     });
+    if let Some(lands) = misplaced(m) {
+        line["lands_in"] = Value::from(lands);
+    }
     if let Some((first_line, first_user)) = row.collides_with {
         line["collides_with"] = json!({"line": first_line, "user": first_user});
     }

@@ -49,6 +49,7 @@ fn typed(mapping: Mapping) -> wit::Mapping {
         displayname: mapping.displayname,
         email: mapping.email,
         tenant: mapping.tenant,
+        claimed_tenant: mapping.claimed_tenant,
         violations: mapping
             .violations
             .iter()

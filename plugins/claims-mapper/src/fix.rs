@@ -7,7 +7,6 @@
 //! through the same policy check as the original, and a rewritten template is rendered on the
 //! same claims and must give that localpart.
 
-use policy_rules::tenants::Tenant;
 use serde_json::Value;
 
 use crate::{env::Template, mapper::Mapper, mapping::Fix};
@@ -180,11 +179,39 @@ const SPELLING: [&str; 3] = [
     "username-too-long",
 ];
 
-/// The first candidate under which the localpart passes, if any.
+/// `localpart` as (markers before, what the base template rendered, markers after). For a
+/// generated tenant template the base is rendered on its own and found in the localpart;
+/// otherwise the whole localpart is the base's.
+fn split<'l>(
+    mapper: &Mapper,
+    localpart: &'l str,
+    ctx: &minijinja::Value,
+) -> (&'l str, &'l str, &'l str) {
+    mapper
+        .base_template()
+        .render(ctx)
+        .ok()
+        .filter(|raw| !raw.is_empty())
+        .and_then(|raw| {
+            // Markers on one side are the common case: try the ends first.
+            let at = if localpart.ends_with(raw.as_str()) {
+                localpart.len() - raw.len()
+            } else if localpart.starts_with(raw.as_str()) {
+                0
+            } else {
+                localpart.find(raw.as_str())?
+            };
+            let end = at + raw.len();
+            Some((&localpart[..at], &localpart[at..end], &localpart[end..]))
+        })
+        .unwrap_or(("", localpart, ""))
+}
+
+/// The first candidate under which the localpart passes, if any. The candidates change what
+/// the operator's base template renders; the tenant markers stay as they are.
 pub(crate) fn suggest(
     mapper: &Mapper,
-    raw: &str,
-    claimed: Option<&Tenant>,
+    localpart: &str,
     email: Option<&str>,
     ctx: &minijinja::Value,
     violations: &[Value],
@@ -196,7 +223,7 @@ pub(crate) fn suggest(
     if unfixable {
         return None;
     }
-    let (prefix, suffix) = claimed.map_or(("", ""), |t| (t.prefix.as_str(), t.suffix.as_str()));
+    let (prefix, raw, suffix) = split(mapper, localpart, ctx);
     let room = mapper.server_name().map(|server| {
         // `@` + localpart + `:` + server_name may have 255 characters.
         255_usize.saturating_sub(
@@ -204,7 +231,7 @@ pub(crate) fn suggest(
         )
     });
     let room = room.filter(|&n| raw.chars().count() > n);
-    let source = mapper.localpart_template().source();
+    let source = mapper.base_template().source();
     let mut tried: Vec<Vec<Step>> = Vec::new();
     for plan in plans(raw, room) {
         // Only the steps that change something: `| lower` on a lowercase value is noise.
@@ -224,7 +251,7 @@ pub(crate) fn suggest(
         let plan = effective;
         let localpart = format!("{prefix}{transformed}{suffix}");
         let passes = !mapper
-            .check(&localpart, email, claimed)
+            .check(&localpart, email)
             .iter()
             .any(|v| v.get("field").and_then(Value::as_str) == Some("username"));
         if !passes {

@@ -20,6 +20,7 @@ mod fix;
 pub mod imports;
 pub mod mapper;
 pub mod mapping;
+pub mod tenant_template;
 
 pub use crate::{
     claims::{Claims, ClaimsError},

@@ -8,12 +8,8 @@
 
 use std::fmt;
 
-use policy_rules::{
-    Entrypoint, PolicyData,
-    tenants::{Tenant, Tenants},
-    value::compare,
-};
-use serde_json::{Map, Value, json};
+use policy_rules::{Entrypoint, PolicyData, tenants::Tenants};
+use serde_json::{Map, Value};
 
 use crate::{
     claims::Claims,
@@ -21,6 +17,7 @@ use crate::{
     fix,
     imports::{Action, ClaimsImports, Import},
     mapping::{Fix, Mapping, Outcome},
+    tenant_template,
 };
 
 /// Why a mapper could not be loaded.
@@ -50,6 +47,9 @@ pub struct Mapper {
     unknown_keys: Vec<String>,
     subject: Template,
     localpart: Template,
+    /// The operator's base template inside a generated tenant template, compiled on its own
+    /// so that fix hints can tell the markers from what the base rendered.
+    base: Option<Template>,
     displayname: Template,
     email: Template,
     policy: PolicyData,
@@ -57,7 +57,7 @@ pub struct Mapper {
 
 /// MAS's default templates.
 const DEFAULT_SUBJECT: &str = "{{ user.sub }}";
-const DEFAULT_LOCALPART: &str = "{{ user.preferred_username }}";
+pub(crate) const DEFAULT_LOCALPART: &str = "{{ user.preferred_username }}";
 const DEFAULT_DISPLAYNAME: &str = "{{ user.name }}";
 const DEFAULT_EMAIL: &str = "{{ user.email }}";
 
@@ -66,15 +66,6 @@ enum Rendered {
     Text(String),
     Empty,
     Failed(String),
-}
-
-/// What the tenant claim says.
-enum TenantClaim<'t> {
-    /// No tenants are configured: the claim means nothing.
-    Unused,
-    Found(&'t Tenant),
-    Unknown(String),
-    Missing,
 }
 
 /// The outcome as it builds up: the first failure wins, as MAS stops there.
@@ -93,10 +84,6 @@ impl Verdict {
     fn drop_suggestion(&mut self, why: String) {
         self.dropped.get_or_insert(why);
     }
-}
-
-fn mapping_violation(code: &str, msg: &str) -> Value {
-    json!({"code": code, "field": "username", "msg": msg})
 }
 
 fn field_is(v: &Value, field: &str) -> bool {
@@ -124,9 +111,12 @@ impl Mapper {
         let policy = PolicyData::compile(Some(data)).map_err(|e| LoadError::Data(e.to_string()))?;
         let template =
             |t: &Option<String>, default: &str| Template::new(t.as_deref().unwrap_or(default));
+        let localpart = template(&imports.localpart.template, DEFAULT_LOCALPART);
+        let base = tenant_template::base_of(localpart.source()).map(Template::new);
         Ok(Mapper {
             subject: template(&imports.subject, DEFAULT_SUBJECT),
-            localpart: template(&imports.localpart.template, DEFAULT_LOCALPART),
+            localpart,
+            base,
             displayname: template(&imports.displayname.template, DEFAULT_DISPLAYNAME),
             email: template(&imports.email.template, DEFAULT_EMAIL),
             imports,
@@ -155,7 +145,9 @@ impl Mapper {
         self.policy.tenants()
     }
 
-    /// Maps one login.
+    /// Maps one login: renders exactly the configured templates, as MAS does, and checks the
+    /// localpart and email with the policy. Nothing is added to the rendered localpart: the
+    /// tenant markers come from the template itself ([`crate::tenant_template`]).
     pub fn map(&self, claims: &Claims) -> Mapping {
         let user = claims.user();
         let ctx = claims.context(user.as_deref());
@@ -173,22 +165,13 @@ impl Mapper {
             }
         };
 
-        let claim = self.tenant_claim(user.as_deref());
-        let mut violations = self.claim_violations(&claim, &mut verdict);
-        let claimed = match claim {
-            TenantClaim::Found(t) => Some(t),
-            _ => None,
-        };
-
-        let localpart_import = &self.imports.localpart;
-        let raw = match localpart_import.action {
-            Action::Ignore => None,
-            action => attribute("localpart", action, &self.localpart, &ctx, &mut verdict),
-        };
-        let localpart = raw.as_ref().map(|raw| match claimed {
-            Some(t) => format!("{}{raw}{}", t.prefix, t.suffix),
-            None => raw.clone(),
-        });
+        let localpart = attribute_if(
+            "localpart",
+            &self.imports.localpart,
+            &self.localpart,
+            &ctx,
+            &mut verdict,
+        );
         let displayname = attribute_if(
             "displayname",
             &self.imports.displayname,
@@ -204,24 +187,28 @@ impl Mapper {
             &mut verdict,
         );
 
+        let mut violations = Vec::new();
         let mut fix = None;
-        if let (Some(localpart), Some(raw)) = (&localpart, &raw) {
-            violations.extend(self.check(localpart, email.as_deref(), claimed));
-            sort_set(&mut violations);
-            fix = self.judge(
-                localpart,
-                raw,
-                claimed,
-                email.as_deref(),
-                &ctx,
-                &violations,
-                &mut verdict,
-            );
+        if let Some(localpart) = &localpart {
+            violations = self.check(localpart, email.as_deref());
+            fix = self.judge(localpart, email.as_deref(), &ctx, &violations, &mut verdict);
         }
 
-        let tenant = claimed
-            .or_else(|| localpart.as_deref().and_then(|l| self.tenants().resolve(l)))
+        let tenant = localpart
+            .as_deref()
+            .and_then(|l| self.tenants().resolve(l))
             .map(|t| t.id.clone());
+        let claimed_tenant = self.tenant_claim(user.as_deref(), &mut verdict);
+        if let (Some(claimed), Some(localpart)) = (&claimed_tenant, &localpart)
+            && tenant.as_ref() != Some(claimed)
+        {
+            verdict.warnings.push(format!(
+                "the tenant claim names {claimed}, but {localpart:?} belongs to {}",
+                tenant
+                    .as_deref()
+                    .map_or_else(|| "no tenant".to_owned(), |t| format!("tenant {t}"))
+            ));
+        }
         let mxid = localpart
             .as_ref()
             .zip(self.server_name())
@@ -239,6 +226,7 @@ impl Mapper {
             displayname,
             email,
             tenant,
+            claimed_tenant,
             violations,
             description,
             fix,
@@ -246,41 +234,12 @@ impl Mapper {
         }
     }
 
-    /// The mapping's own violations for the tenant claim; a claim naming no tenant is only
-    /// a warning unless `require_tenant` is set.
-    fn claim_violations(&self, claim: &TenantClaim<'_>, verdict: &mut Verdict) -> Vec<Value> {
-        let name = self.tenants().claim();
-        match (claim, self.tenants().require_tenant()) {
-            (TenantClaim::Missing, true) => vec![mapping_violation(
-                "tenant-claim-missing",
-                &format!("the tenant claim {name} is missing"),
-            )],
-            (TenantClaim::Unknown(id), true) => vec![mapping_violation(
-                "tenant-claim-unknown",
-                &format!("the tenant claim {name} names no tenant: {id}"),
-            )],
-            (TenantClaim::Unknown(id), false) => {
-                verdict.warnings.push(format!(
-                    "the tenant claim {name} names no tenant: {id}; no tenant marker added"
-                ));
-                Vec::new()
-            }
-            _ => Vec::new(),
-        }
-    }
-
     /// MAS's action semantics on the policy's answer (contract §15.4 step 3): a refused
     /// localpart is an error page when imposed and dropped when suggested; a refused email
     /// blocks the form when imposed. Returns the fix hint for a refused localpart.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the pieces of one mapping, passed rather than bundled for a single caller"
-    )]
     fn judge(
         &self,
         localpart: &str,
-        raw: &str,
-        claimed: Option<&Tenant>,
         email: Option<&str>,
         ctx: &minijinja::Value,
         violations: &[Value],
@@ -301,7 +260,7 @@ impl Mapper {
                     "the suggested localpart {localpart:?} does not pass the policy check: {msgs}"
                 ));
             }
-            fix::suggest(self, raw, claimed, email, ctx, violations)
+            fix::suggest(self, localpart, email, ctx, violations)
         };
         // Checked when the form is posted, after the link page's localpart check.
         if !others.is_empty() && self.imports.email.action.imposes() {
@@ -313,14 +272,9 @@ impl Mapper {
         fix
     }
 
-    /// The violations of one candidate localpart: the register policy's, plus a tenant
-    /// mismatch when the localpart would belong to another tenant than the claimed one.
-    pub(crate) fn check(
-        &self,
-        localpart: &str,
-        email: Option<&str>,
-        claimed: Option<&Tenant>,
-    ) -> Vec<Value> {
+    /// The register policy's violations for one candidate localpart, as MAS evaluates them
+    /// on the link page (`registration_method: upstream-oauth2`).
+    pub(crate) fn check(&self, localpart: &str, email: Option<&str>) -> Vec<Value> {
         let mut input = Map::new();
         input.insert("username".to_owned(), Value::from(localpart));
         if let Some(email) = email {
@@ -330,44 +284,49 @@ impl Mapper {
             "registration_method".to_owned(),
             Value::from("upstream-oauth2"),
         );
-        let mut violations = self
-            .policy
-            .evaluate(Entrypoint::Register, Some(&Value::Object(input)));
-        let owner = self.tenants().resolve(localpart);
-        if let (Some(claimed), Some(owner)) = (claimed, owner)
-            && owner.id != claimed.id
-        {
-            violations.push(mapping_violation(
-                "tenant-mismatch",
-                &format!(
-                    "localpart would belong to tenant {}, not {}",
-                    owner.id, claimed.id
-                ),
-            ));
-            sort_set(&mut violations);
-        }
-        violations
+        self.policy
+            .evaluate(Entrypoint::Register, Some(&Value::Object(input)))
     }
 
-    /// The tenant the tenant claim names. A number is read as its decimal text.
-    fn tenant_claim(&self, user: Option<&Map<String, Value>>) -> TenantClaim<'_> {
+    /// The tenant the tenant claim names, for the report only: MAS never reads the claim
+    /// itself, the localpart template does. A claim naming no tenant is a warning.
+    fn tenant_claim(
+        &self,
+        user: Option<&Map<String, Value>>,
+        verdict: &mut Verdict,
+    ) -> Option<String> {
         let tenants = self.tenants();
         if tenants.is_empty() {
-            return TenantClaim::Unused;
+            return None;
         }
-        let id = match user.and_then(|u| u.get(tenants.claim())) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            _ => return TenantClaim::Missing,
-        };
-        match tenants.get(&id) {
-            Some(t) => TenantClaim::Found(t),
-            None => TenantClaim::Unknown(id),
+        let name = tenants.claim();
+        match user.and_then(|u| u.get(name)) {
+            Some(Value::String(id)) if tenants.get(id).is_some() => Some(id.clone()),
+            Some(Value::String(id)) => {
+                verdict
+                    .warnings
+                    .push(format!("the tenant claim {name} names no tenant: {id}"));
+                None
+            }
+            Some(other) => {
+                verdict
+                    .warnings
+                    .push(format!("the tenant claim {name} is not a string: {other}"));
+                None
+            }
+            None => {
+                verdict
+                    .warnings
+                    .push(format!("the tenant claim {name} is missing"));
+                None
+            }
         }
     }
 
-    pub(crate) fn localpart_template(&self) -> &Template {
-        &self.localpart
+    /// The template the operator wrote: the base inside a generated tenant template, else
+    /// the localpart template itself. Fix hints rewrite this one.
+    pub(crate) fn base_template(&self) -> &Template {
+        self.base.as_ref().unwrap_or(&self.localpart)
     }
 }
 
@@ -430,10 +389,4 @@ fn render(template: &Template, ctx: &minijinja::Value) -> Rendered {
         Ok(s) => Rendered::Text(s),
         Err(e) => Rendered::Failed(e),
     }
-}
-
-/// Sorts violations into the policy's canonical order without duplicates.
-fn sort_set(violations: &mut Vec<Value>) {
-    violations.sort_by(compare);
-    violations.dedup_by(|a, b| compare(a, b).is_eq());
 }

@@ -75,8 +75,8 @@ pub struct Mapping {
     pub outcome: Outcome,
     /// The rendered subject (the upstream account's identity).
     pub subject: Option<String>,
-    /// The final localpart (tenant prefix + render + suffix) the templates produce, also when
-    /// the outcome says MAS would not use it.
+    /// The localpart the template renders (with the tenant markers when the template is a
+    /// generated tenant template), also when the outcome says MAS would not use it.
     pub localpart: Option<String>,
     /// `@localpart:server_name`, when the data has a `server_name`.
     pub mxid: Option<String>,
@@ -84,10 +84,13 @@ pub struct Mapping {
     pub displayname: Option<String>,
     /// The rendered email, when imported.
     pub email: Option<String>,
-    /// The tenant: the one the tenant claim names, else the one owning the localpart.
+    /// The tenant that owns the localpart, as the policy resolves it.
     pub tenant: Option<String>,
-    /// The violations of the localpart and email: the register rules' objects exactly, and the
-    /// mapping's own tenant-claim violations, in the policy's canonical order.
+    /// The tenant the tenant claim names, when it names one. MAS never reads the claim; when
+    /// it differs from [`Mapping::tenant`], the template put the user in another tenant.
+    pub claimed_tenant: Option<String>,
+    /// The violations of the localpart and email: the register rules' objects exactly, in the
+    /// policy's canonical order.
     pub violations: Vec<Value>,
     /// For `error`, the description MAS shows; for `suggestion-dropped`, why.
     pub description: Option<String>,

@@ -119,6 +119,11 @@ impl Tenants {
         self.ranked.is_empty()
     }
 
+    /// Every tenant, in tenant id order.
+    pub fn iter(&self) -> impl Iterator<Item = &Tenant> {
+        self.by_id.values().map(|&i| &self.ranked[i])
+    }
+
     /// The tenant with this id.
     pub fn get(&self, id: &str) -> Option<&Tenant> {
         self.by_id.get(id).map(|&i| &self.ranked[i])
