@@ -305,3 +305,42 @@ fn a_signed_bundle_verifies_only_with_its_key_and_untouched() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// MAS reads `MAS_CONFIG=/config/config.yaml:/policy/mas-config.yaml` with figment's admerge:
+/// the deployment's own file without `policy:` and providers, then the bundle's, gives MAS the
+/// bundle's data and templates; leaving them in both files is caught.
+#[test]
+fn the_bundle_config_merges_after_the_deployments_own_as_mas_merges_it() {
+    let dir = scratch("merge");
+    build::write(&openmeet(), &dir).unwrap();
+    let original = std::fs::read_to_string(config_path()).unwrap();
+    let own = original.split("\nupstream_oauth2:").next().unwrap();
+    std::fs::write(dir.join("own.yaml"), own).unwrap();
+    let list = |first: &Path| {
+        PathBuf::from(format!(
+            "{}:{}",
+            first.display(),
+            dir.join("mas-config.yaml").display()
+        ))
+    };
+
+    let merged = MasConfig::load(&list(&dir.join("own.yaml"))).unwrap();
+    assert_eq!(merged.merge_problems(), Vec::<String>::new());
+    assert_eq!(
+        merged.document()["matrix"]["endpoint"],
+        "http://synapse:8008/"
+    );
+    let data =
+        mas_config::assemble(merged.base_data().unwrap(), merged.policy_data(), None).unwrap();
+    let data_json: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("data.json")).unwrap()).unwrap();
+    assert_eq!(data, data_json);
+    assert!(policy_host::lint::tenant_safety::lint(&merged, &data).is_empty());
+
+    let doubled = MasConfig::load(&list(&config_path())).unwrap();
+    let problems = doubled.merge_problems();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].starts_with(&format!("provider {PROVIDER} is listed twice")));
+    assert!(problems[1].starts_with("policy.data is set in "));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -386,6 +386,15 @@ fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_default();
     findings.extend(lint::lint(&data));
     if let Some(config) = &config {
+        findings.extend(
+            config
+                .merge_problems()
+                .into_iter()
+                .map(|message| lint::Finding {
+                    severity: lint::Severity::Error,
+                    message,
+                }),
+        );
         findings.extend(lint::tenant_safety::lint(config, &data));
     }
     let mut stdout = io::stdout().lock();

@@ -25,6 +25,8 @@ pub const DEFAULT_HOMESERVER: &str = "localhost:8008";
 pub struct MasConfig {
     path: String,
     doc: Value,
+    /// The files that set `policy.data`, when several were merged.
+    policy_data_files: Vec<String>,
 }
 
 impl MasConfig {
@@ -36,16 +38,21 @@ impl MasConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let list = path.to_string_lossy();
         let mut doc = Value::Object(serde_json::Map::new());
+        let mut policy_data_files = Vec::new();
         for file in list.split(':').filter(|f| !f.is_empty()) {
             let text =
                 std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
             let layer: Value =
                 serde_norway::from_str(&text).with_context(|| format!("{file}: invalid YAML"))?;
+            if layer.pointer("/policy/data").is_some_and(|d| !d.is_null()) {
+                policy_data_files.push(file.to_owned());
+            }
             doc = admerge(doc, layer);
         }
         Ok(MasConfig {
             path: list.into_owned(),
             doc,
+            policy_data_files,
         })
     }
 
@@ -54,7 +61,38 @@ impl MasConfig {
         MasConfig {
             path: path.to_owned(),
             doc,
+            policy_data_files: Vec::new(),
         }
+    }
+
+    /// What merging several config files did that MAS would not warn about: a provider `id`
+    /// listed twice (the providers lists were concatenated), and `policy.data` set in more
+    /// than one file (its lists are concatenated too). One line each.
+    pub fn merge_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for entry in self.provider_entries() {
+            let Some(id) = entry.get("id").and_then(Value::as_str) else {
+                continue;
+            };
+            if seen.contains(&id) {
+                problems.push(format!(
+                    "provider {id} is listed twice in {}: MAS concatenates upstream_oauth2.providers \
+                     across config files; keep the providers in one file",
+                    self.path
+                ));
+            } else {
+                seen.push(id);
+            }
+        }
+        if self.policy_data_files.len() > 1 {
+            problems.push(format!(
+                "policy.data is set in {}: MAS merges them and concatenates their lists; keep it \
+                 in one file",
+                self.policy_data_files.join(" and ")
+            ));
+        }
+        problems
     }
 
     /// The whole merged document.
