@@ -344,3 +344,44 @@ fn the_bundle_config_merges_after_the_deployments_own_as_mas_merges_it() {
     assert!(problems[1].starts_with("policy.data is set in "));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+fn opa_manifest(bundle: &build::Bundle) -> Value {
+    let entries = bundle::opa_bundle::read_tar_gz(file(bundle, "bundle.tar.gz")).unwrap();
+    let manifest = &entries.iter().find(|(p, _)| p == ".manifest").unwrap().1;
+    serde_json::from_slice(manifest).unwrap()
+}
+
+#[test]
+fn the_opa_manifest_lists_the_wasm_entrypoints_unless_asked_not_to() {
+    let with = opa_manifest(&openmeet());
+    assert_eq!(with["rego_version"], 1);
+    assert_eq!(with["roots"], json!([""]));
+    let entrypoints: Vec<&str> = with["wasm"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            assert_eq!(w["module"], "/policy.wasm");
+            w["entrypoint"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        entrypoints,
+        [
+            "register/violation",
+            "email/violation",
+            "client_registration/violation",
+            "authorization_grant/violation",
+            "compat_login/violation"
+        ]
+    );
+
+    let mut options = build::Options::new(Some(config_path()));
+    options.opa_wasm_entrypoints = false;
+    let without = build::build(&options).unwrap();
+    assert!(opa_manifest(&without).get("wasm").is_none());
+    let dir = scratch("no-wasm");
+    build::write(&without, &dir).unwrap();
+    assert_eq!(verify_quick(&dir), Vec::<String>::new());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -119,6 +119,10 @@ struct BuildArgs {
     /// secret file.
     #[arg(long, value_name = "KEY")]
     signing_key: Option<PathBuf>,
+    /// Leave the `wasm` entrypoints out of the OPA bundle's `.manifest`, for OPA builds without
+    /// the wasm engine (such as the `-static` images), which refuse a bundle that lists them.
+    #[arg(long)]
+    no_opa_wasm_entrypoints: bool,
     /// The signing key's id (`kid`), which OPA looks up in its `keys` config.
     #[arg(long, default_value = "openmeet-mas-policy")]
     signing_key_id: String,
@@ -267,6 +271,7 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         .kubernetes
         .config_path
         .clone_from(&args.k8s_config_path);
+    options.opa_wasm_entrypoints = !args.no_opa_wasm_entrypoints;
     options.mtime = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) => v
             .trim()

@@ -45,6 +45,11 @@ pub struct Options {
     pub mtime: u64,
     /// Signs the bundle in OPA's format.
     pub signing_key: Option<signing::SigningKey>,
+    /// Lists `policy.wasm`'s five entrypoints in the tarball's `.manifest` (`wasm`). OPA then
+    /// loads the module as a resolver, which needs an OPA built with its wasm engine (the
+    /// default image, not `-static`); without the list OPA only evaluates the Rego, and the
+    /// module still travels in the tarball for other runtimes. By default true.
+    pub opa_wasm_entrypoints: bool,
     /// Where the Rego twin is read from.
     pub rego_dir: PathBuf,
 }
@@ -66,6 +71,7 @@ impl Options {
             },
             mtime: 0,
             signing_key: None,
+            opa_wasm_entrypoints: true,
             rego_dir: rego::default_policy_dir(),
         }
     }
@@ -242,10 +248,14 @@ fn tarball(
     data_json: &[u8],
     rego_files: &[(String, Vec<u8>)],
 ) -> anyhow::Result<Vec<u8>> {
-    let wasm: Vec<(String, String)> = Entrypoint::ALL
-        .iter()
-        .map(|e| (e.name().to_owned(), format!("/{}", files::POLICY_WASM)))
-        .collect();
+    let wasm: Vec<(String, String)> = if options.opa_wasm_entrypoints {
+        Entrypoint::ALL
+            .iter()
+            .map(|e| (e.name().to_owned(), format!("/{}", files::POLICY_WASM)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let manifest = opa_bundle::manifest(
         revision,
         &[String::new()],

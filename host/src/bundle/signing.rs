@@ -54,37 +54,32 @@ pub const HASH_ALGORITHM: &str = "SHA-256";
 /// Go's `encoding/json` nesting limit, which OPA's decoder inherits.
 const MAX_JSON_DEPTH: usize = 10_000;
 
-/// A key that signs bundles: an HMAC secret, or an RSA, EC (P-256/P-384) or Ed25519 private
-/// key in PEM (PKCS#8, or PKCS#1 for RSA).
-pub struct SigningKey {
-    key: EncodingKey,
+/// A key for one side of a bundle signature: [`SigningKey`] or [`VerificationKey`].
+pub struct Key<M> {
+    material: M,
     algorithm: Algorithm,
-    /// The key id, written as the JWT's `kid` header and as the (deprecated) `keyid` claim.
-    /// OPA picks the verification key by the bundle's configured `signing.keyid`, else by
-    /// this; with neither it refuses the bundle ("verification key ID is empty").
+    /// The key id. Signing writes it as the JWT's `kid` header and as the (deprecated) `keyid`
+    /// claim; OPA picks the verification key by the bundle's configured `signing.keyid`, else
+    /// by this, and with neither it refuses the bundle ("verification key ID is empty").
+    /// Verifying with it set fails when the token names another key, as it does in an OPA
+    /// whose key table only holds this key under this id.
     pub keyid: Option<String>,
-    /// The `scope` claim. OPA requires it to equal the scope configured for the bundle or
-    /// key (both empty when neither sets one).
+    /// The `scope` claim. OPA requires the token's scope to equal the one configured for the
+    /// bundle or key (both empty when neither sets one); `None` is the empty scope.
     pub scope: Option<String>,
 }
+
+/// A key that signs bundles: an HMAC secret, or an RSA, EC (P-256/P-384) or Ed25519 private
+/// key in PEM (PKCS#8, or PKCS#1 for RSA).
+pub type SigningKey = Key<EncodingKey>;
 
 /// A key that verifies bundle signatures: the HMAC secret, or an RSA, EC or Ed25519 public
 /// key in PEM (`PUBLIC KEY` or `RSA PUBLIC KEY`).
-pub struct VerificationKey {
-    key: DecodingKey,
-    algorithm: Algorithm,
-    /// The id the signer is expected to use. When set and the token names another key
-    /// (`kid` header or `keyid` claim), verification fails, as it does in an OPA whose key
-    /// table only holds this key under this id.
-    pub keyid: Option<String>,
-    /// The scope the token must carry; `None` means the token must carry none (OPA compares
-    /// the configured scope, empty by default, with the token's, empty when absent).
-    pub scope: Option<String>,
-}
+pub type VerificationKey = Key<DecodingKey>;
 
-impl fmt::Debug for SigningKey {
+impl<M: KeyMaterial> fmt::Debug for Key<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey")
+        f.debug_struct(M::ROLE)
             .field("algorithm", &self.algorithm)
             .field("keyid", &self.keyid)
             .field("scope", &self.scope)
@@ -92,13 +87,33 @@ impl fmt::Debug for SigningKey {
     }
 }
 
-impl fmt::Debug for VerificationKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerificationKey")
-            .field("algorithm", &self.algorithm)
-            .field("keyid", &self.keyid)
-            .field("scope", &self.scope)
-            .finish_non_exhaustive()
+impl<M> Key<M> {
+    fn new(material: M, algorithm: Algorithm) -> Self {
+        Key {
+            material,
+            algorithm,
+            keyid: None,
+            scope: None,
+        }
+    }
+
+    /// Sets the key id (see [`Key::keyid`]).
+    #[must_use]
+    pub fn with_keyid(mut self, keyid: impl Into<String>) -> Self {
+        self.keyid = Some(keyid.into());
+        self
+    }
+
+    /// Sets the scope (see [`Key::scope`]).
+    #[must_use]
+    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// The JWT algorithm of this key.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
     }
 }
 
@@ -131,30 +146,108 @@ fn can_verify(key: &DecodingKey, algorithm: Algorithm) -> bool {
     (provider.key_utils.rsa_pub_components_from_public_key)(der).is_ok()
 }
 
-/// The first of `candidates` that `works` with the key.
-fn first_working(candidates: &[Algorithm], works: impl Fn(Algorithm) -> bool) -> Option<Algorithm> {
-    candidates
-        .iter()
-        .copied()
-        .find(|&algorithm| works(algorithm))
+/// What a key file is read into on each side of a signature (jsonwebtoken's `EncodingKey`
+/// and `DecodingKey`), so that reading one is written once for both.
+pub trait KeyMaterial: Sized {
+    /// `signing key` or `verification key`, as errors name it.
+    const ROLE: &'static str;
+    /// An HMAC secret, byte for byte.
+    ///
+    /// # Errors
+    ///
+    /// An empty secret.
+    fn secret(bytes: &[u8]) -> jsonwebtoken::errors::Result<Self>;
+    /// An RSA key in PEM.
+    ///
+    /// # Errors
+    ///
+    /// Not such a key.
+    fn rsa(bytes: &[u8]) -> jsonwebtoken::errors::Result<Self>;
+    /// An EC key in PEM.
+    ///
+    /// # Errors
+    ///
+    /// Not such a key.
+    fn ec(bytes: &[u8]) -> jsonwebtoken::errors::Result<Self>;
+    /// An Ed25519 key in PEM.
+    ///
+    /// # Errors
+    ///
+    /// Not such a key.
+    fn ed(bytes: &[u8]) -> jsonwebtoken::errors::Result<Self>;
+    /// Whether the key works with `algorithm` (it parses and fits the curve).
+    fn works_with(&self, algorithm: Algorithm) -> bool;
 }
 
-/// Builds the signing key for `algorithm`'s family from PEM or secret bytes.
-fn encoding_key_for(bytes: &[u8], algorithm: Algorithm) -> anyhow::Result<EncodingKey> {
-    let key = match algorithm.family() {
-        AlgorithmFamily::Hmac => EncodingKey::from_secret(bytes),
-        AlgorithmFamily::Rsa => EncodingKey::from_rsa_pem(bytes),
-        AlgorithmFamily::Ec => EncodingKey::from_ec_pem(bytes),
-        AlgorithmFamily::Ed => EncodingKey::from_ed_pem(bytes),
+impl KeyMaterial for EncodingKey {
+    const ROLE: &'static str = "signing key";
+    fn secret(bytes: &[u8]) -> jsonwebtoken::errors::Result<Self> {
+        EncodingKey::from_secret(bytes)
     }
-    .map_err(|error| anyhow!("signing key: not a usable {algorithm:?} key ({error})"))?;
-    if algorithm.family() != AlgorithmFamily::Hmac && !can_sign(&key, algorithm) {
-        bail!("signing key: not a usable {algorithm:?} key");
+    fn rsa(bytes: &[u8]) -> jsonwebtoken::errors::Result<Self> {
+        EncodingKey::from_rsa_pem(bytes)
+    }
+    fn ec(bytes: &[u8]) -> jsonwebtoken::errors::Result<Self> {
+        EncodingKey::from_ec_pem(bytes)
+    }
+    fn ed(bytes: &[u8]) -> jsonwebtoken::errors::Result<Self> {
+        EncodingKey::from_ed_pem(bytes)
+    }
+    fn works_with(&self, algorithm: Algorithm) -> bool {
+        can_sign(self, algorithm)
+    }
+}
+
+impl KeyMaterial for DecodingKey {
+    const ROLE: &'static str = "verification key";
+    fn secret(bytes: &[u8]) -> jsonwebtoken::errors::Result<Self> {
+        DecodingKey::from_secret(bytes)
+    }
+    fn rsa(bytes: &[u8]) -> jsonwebtoken::errors::Result<Self> {
+        DecodingKey::from_rsa_pem(bytes)
+    }
+    fn ec(bytes: &[u8]) -> jsonwebtoken::errors::Result<Self> {
+        DecodingKey::from_ec_pem(bytes)
+    }
+    fn ed(bytes: &[u8]) -> jsonwebtoken::errors::Result<Self> {
+        DecodingKey::from_ed_pem(bytes)
+    }
+    fn works_with(&self, algorithm: Algorithm) -> bool {
+        can_verify(self, algorithm)
+    }
+}
+
+/// The key for `algorithm`'s family, from PEM or secret bytes.
+fn key_for<K: KeyMaterial>(bytes: &[u8], algorithm: Algorithm) -> anyhow::Result<K> {
+    let key = match algorithm.family() {
+        AlgorithmFamily::Hmac => K::secret(bytes),
+        AlgorithmFamily::Rsa => K::rsa(bytes),
+        AlgorithmFamily::Ec => K::ec(bytes),
+        AlgorithmFamily::Ed => K::ed(bytes),
+    }
+    .map_err(|error| anyhow!("{}: not a usable {algorithm:?} key ({error})", K::ROLE))?;
+    if algorithm.family() != AlgorithmFamily::Hmac && !key.works_with(algorithm) {
+        bail!("{}: not a usable {algorithm:?} key", K::ROLE);
     }
     Ok(key)
 }
 
-impl SigningKey {
+/// A PEM key of any family this module handles (RS256; ES256 or ES384 by curve; `EdDSA`),
+/// with its algorithm.
+fn pem_key<K: KeyMaterial>(bytes: &[u8]) -> Option<(K, Algorithm)> {
+    let candidates: [(jsonwebtoken::errors::Result<K>, &[Algorithm]); 3] = [
+        (K::rsa(bytes), &[Algorithm::RS256]),
+        (K::ec(bytes), &[Algorithm::ES256, Algorithm::ES384]),
+        (K::ed(bytes), &[Algorithm::EdDSA]),
+    ];
+    candidates.into_iter().find_map(|(key, algorithms)| {
+        let key = key.ok()?;
+        let algorithm = algorithms.iter().copied().find(|&a| key.works_with(a))?;
+        Some((key, algorithm))
+    })
+}
+
+impl Key<EncodingKey> {
     /// Builds the key from a key file's bytes.
     ///
     /// With `algorithm` `None` the key decides: a PEM private key (`-----BEGIN PRIVATE
@@ -171,10 +264,10 @@ impl SigningKey {
     /// algorithm.
     pub fn from_pem_or_secret(bytes: &[u8], algorithm: Option<Algorithm>) -> anyhow::Result<Self> {
         let (key, algorithm) = if let Some(algorithm) = algorithm {
-            (encoding_key_for(bytes, algorithm)?, algorithm)
+            (key_for(bytes, algorithm)?, algorithm)
         } else {
             match pem_label(bytes) {
-                None => (encoding_key_for(bytes, Algorithm::HS256)?, Algorithm::HS256),
+                None => (key_for(bytes, Algorithm::HS256)?, Algorithm::HS256),
                 Some("EC PRIVATE KEY") => bail!(
                     "signing key: a sec1 `EC PRIVATE KEY` is not supported; convert it with \
                      `openssl pkcs8 -topk8 -nocrypt`"
@@ -182,85 +275,26 @@ impl SigningKey {
                 Some("ENCRYPTED PRIVATE KEY") => {
                     bail!("signing key: encrypted private keys are not supported")
                 }
-                Some(label) if label.ends_with("PRIVATE KEY") => {
-                    let candidates = [
-                        (
-                            EncodingKey::from_rsa_pem(bytes),
-                            [Algorithm::RS256].as_slice(),
-                        ),
-                        (
-                            EncodingKey::from_ec_pem(bytes),
-                            &[Algorithm::ES256, Algorithm::ES384],
-                        ),
-                        (EncodingKey::from_ed_pem(bytes), &[Algorithm::EdDSA]),
-                    ];
-                    candidates
-                        .into_iter()
-                        .find_map(|(key, algorithms)| {
-                            let key = key.ok()?;
-                            let algorithm = first_working(algorithms, |a| can_sign(&key, a))?;
-                            Some((key, algorithm))
-                        })
-                        .ok_or_else(|| {
-                            anyhow!(
-                                "signing key: a pem private key that is not rsa, ec (p-256 or \
-                                 p-384) or ed25519 in pkcs#8"
-                            )
-                        })?
-                }
+                Some(label) if label.ends_with("PRIVATE KEY") => pem_key(bytes).ok_or_else(|| {
+                    anyhow!(
+                        "signing key: a pem private key that is not rsa, ec (p-256 or p-384) or \
+                         ed25519 in pkcs#8"
+                    )
+                })?,
                 Some(label) => bail!("signing key: a pem {label:?} is not a private key"),
             }
         };
-        Ok(SigningKey {
-            key,
-            algorithm,
-            keyid: None,
-            scope: None,
-        })
-    }
-
-    /// Sets the key id (see [`SigningKey::keyid`]).
-    #[must_use]
-    pub fn with_keyid(mut self, keyid: impl Into<String>) -> Self {
-        self.keyid = Some(keyid.into());
-        self
-    }
-
-    /// Sets the scope (see [`SigningKey::scope`]).
-    #[must_use]
-    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
-        self.scope = Some(scope.into());
-        self
-    }
-
-    /// The JWT algorithm this key signs with.
-    pub fn algorithm(&self) -> Algorithm {
-        self.algorithm
+        Ok(Key::new(key, algorithm))
     }
 }
 
-/// Builds the verification key for `algorithm`'s family from PEM or secret bytes.
-fn decoding_key_for(bytes: &[u8], algorithm: Algorithm) -> anyhow::Result<DecodingKey> {
-    let key = match algorithm.family() {
-        AlgorithmFamily::Hmac => DecodingKey::from_secret(bytes),
-        AlgorithmFamily::Rsa => DecodingKey::from_rsa_pem(bytes),
-        AlgorithmFamily::Ec => DecodingKey::from_ec_pem(bytes),
-        AlgorithmFamily::Ed => DecodingKey::from_ed_pem(bytes),
-    }
-    .map_err(|error| anyhow!("verification key: not a usable {algorithm:?} key ({error})"))?;
-    if algorithm.family() != AlgorithmFamily::Hmac && !can_verify(&key, algorithm) {
-        bail!("verification key: not a usable {algorithm:?} key");
-    }
-    Ok(key)
-}
-
-impl VerificationKey {
+impl Key<DecodingKey> {
     /// Builds the key from a key file's bytes.
     ///
     /// With `algorithm` `None` the key decides: a PEM public key (`-----BEGIN PUBLIC
     /// KEY-----` or `-----BEGIN RSA PUBLIC KEY-----`) verifies RS256 (RSA), ES256/ES384 (EC
     /// P-256/P-384) or `EdDSA` (Ed25519); anything else is an HS256 secret, used byte for byte
-    /// (see [`SigningKey::from_pem_or_secret`]). With `algorithm` given, the key must be of
+    /// (see the signing key's `from_pem_or_secret`). With `algorithm` given, the key must be of
     /// its family.
     ///
     /// # Errors
@@ -270,36 +304,16 @@ impl VerificationKey {
     /// or fit the algorithm.
     pub fn from_pem_or_secret(bytes: &[u8], algorithm: Option<Algorithm>) -> anyhow::Result<Self> {
         let (key, algorithm) = if let Some(algorithm) = algorithm {
-            (decoding_key_for(bytes, algorithm)?, algorithm)
+            (key_for(bytes, algorithm)?, algorithm)
         } else {
             match pem_label(bytes) {
-                None => (decoding_key_for(bytes, Algorithm::HS256)?, Algorithm::HS256),
-                Some("PUBLIC KEY" | "RSA PUBLIC KEY") => {
-                    let candidates = [
-                        (
-                            DecodingKey::from_rsa_pem(bytes),
-                            [Algorithm::RS256].as_slice(),
-                        ),
-                        (
-                            DecodingKey::from_ec_pem(bytes),
-                            &[Algorithm::ES256, Algorithm::ES384],
-                        ),
-                        (DecodingKey::from_ed_pem(bytes), &[Algorithm::EdDSA]),
-                    ];
-                    candidates
-                        .into_iter()
-                        .find_map(|(key, algorithms)| {
-                            let key = key.ok()?;
-                            let algorithm = first_working(algorithms, |a| can_verify(&key, a))?;
-                            Some((key, algorithm))
-                        })
-                        .ok_or_else(|| {
-                            anyhow!(
-                                "verification key: a pem public key that is not rsa, ec (p-256 \
-                                 or p-384) or ed25519"
-                            )
-                        })?
-                }
+                None => (key_for(bytes, Algorithm::HS256)?, Algorithm::HS256),
+                Some("PUBLIC KEY" | "RSA PUBLIC KEY") => pem_key(bytes).ok_or_else(|| {
+                    anyhow!(
+                        "verification key: a pem public key that is not rsa, ec (p-256 or p-384) \
+                         or ed25519"
+                    )
+                })?,
                 Some(label) if label.ends_with("PRIVATE KEY") => bail!(
                     "verification key: give the public key (`openssl pkey -in key.pem -pubout`), \
                      not the private key"
@@ -307,31 +321,7 @@ impl VerificationKey {
                 Some(label) => bail!("verification key: a pem {label:?} is not a public key"),
             }
         };
-        Ok(VerificationKey {
-            key,
-            algorithm,
-            keyid: None,
-            scope: None,
-        })
-    }
-
-    /// Sets the expected key id (see [`VerificationKey::keyid`]).
-    #[must_use]
-    pub fn with_keyid(mut self, keyid: impl Into<String>) -> Self {
-        self.keyid = Some(keyid.into());
-        self
-    }
-
-    /// Sets the expected scope (see [`VerificationKey::scope`]).
-    #[must_use]
-    pub fn with_scope(mut self, scope: impl Into<String>) -> Self {
-        self.scope = Some(scope.into());
-        self
-    }
-
-    /// The JWT algorithm this key verifies.
-    pub fn algorithm(&self) -> Algorithm {
-        self.algorithm
+        Ok(Key::new(key, algorithm))
     }
 }
 
@@ -481,7 +471,7 @@ pub fn sign(files: &[(String, Vec<u8>)], key: &SigningKey) -> anyhow::Result<Vec
     };
     let mut header = Header::new(key.algorithm);
     header.kid.clone_from(&key.keyid);
-    let token = jsonwebtoken::encode(&header, &payload, &key.key)
+    let token = jsonwebtoken::encode(&header, &payload, &key.material)
         .map_err(|error| anyhow!("cannot sign the bundle: {error}"))?;
     let mut out = serde_json::to_vec(&serde_json::json!({ "signatures": [token] }))
         .context("cannot write .signatures.json")?;
@@ -597,7 +587,7 @@ fn verify_token(token: &str, key: &VerificationKey) -> Result<PayloadIn, String>
     validation.validate_exp = false;
     validation.validate_nbf = false;
     validation.validate_aud = false;
-    match jsonwebtoken::decode::<PayloadIn>(token, &key.key, &validation) {
+    match jsonwebtoken::decode::<PayloadIn>(token, &key.material, &validation) {
         Ok(data) => Ok(data.claims),
         Err(error) => Err(match error.kind() {
             ErrorKind::InvalidSignature => {

@@ -180,6 +180,7 @@ pub fn describe(m: &Mapping) -> String {
     field("displayname", m.displayname.as_deref());
     field("email", m.email.as_deref());
     field("tenant", m.tenant.as_deref());
+    field("claimed", m.claimed_tenant.as_deref());
     field("description", m.description.as_deref());
     for v in &m.violations {
         lines.push(format!(
