@@ -328,11 +328,19 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| path.display().to_string())
         })
         .transpose()?;
+    // Without --suite, this checkout's suites, when the binary runs beside one.
     let or_default = |paths: &[PathBuf], default: &str| {
-        if paths.is_empty() {
-            vec![repo_suite(default)]
+        if !paths.is_empty() {
+            return paths.to_vec();
+        }
+        let dir = repo_suite(default);
+        if dir.is_dir() {
+            vec![dir]
         } else {
-            paths.to_vec()
+            eprintln!(
+                "warning: no {default} here; give --suite/--claims-suite to run fixtures on the bundle"
+            );
+            Vec::new()
         }
     };
     let options = verify::Options {

@@ -50,8 +50,8 @@ pub struct Options {
     /// default image, not `-static`); without the list OPA only evaluates the Rego, and the
     /// module still travels in the tarball for other runtimes. By default true.
     pub opa_wasm_entrypoints: bool,
-    /// Where the Rego twin is read from.
-    pub rego_dir: PathBuf,
+    /// Where the Rego twin is read from; `None`: the twin built into the binary.
+    pub rego_dir: Option<PathBuf>,
 }
 
 impl Options {
@@ -72,7 +72,7 @@ impl Options {
             mtime: 0,
             signing_key: None,
             opa_wasm_entrypoints: true,
-            rego_dir: rego::default_policy_dir(),
+            rego_dir: None,
         }
     }
 }
@@ -112,6 +112,35 @@ fn data(options: &Options, config: Option<&MasConfig>) -> anyhow::Result<Data> {
         policy_data,
         assembled,
     })
+}
+
+/// The Rego twin's policies as bundle files (`rego/<name>`): from `dir`, or built in.
+fn twin(dir: Option<&Path>) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let Some(dir) = dir else {
+        return Ok(rego::TWIN
+            .iter()
+            .map(|(name, text)| {
+                (
+                    format!("{}/{name}", files::REGO_DIR),
+                    text.as_bytes().to_vec(),
+                )
+            })
+            .collect());
+    };
+    let mut out = Vec::new();
+    for file in rego::rego_files(dir, false)? {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let text =
+            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        out.push((format!("{}/{name}", files::REGO_DIR), text));
+    }
+    if out.is_empty() {
+        bail!("{}: no Rego policies", dir.display());
+    }
+    Ok(out)
 }
 
 /// `value` as pretty JSON with a final newline.
@@ -175,19 +204,7 @@ pub fn build(options: &Options) -> anyhow::Result<Bundle> {
             k8s.deployment_patch.into_bytes(),
         ),
     ];
-    let mut rego_files = Vec::new();
-    for file in rego::rego_files(&options.rego_dir, false)? {
-        let name = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let text =
-            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-        rego_files.push((format!("{}/{name}", files::REGO_DIR), text));
-    }
-    if rego_files.is_empty() {
-        bail!("{}: no Rego policies", options.rego_dir.display());
-    }
+    let rego_files = twin(options.rego_dir.as_deref())?;
     out.extend(rego_files.iter().cloned());
 
     let revision = format!(

@@ -53,6 +53,45 @@ pub fn default_policy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/rego")
 }
 
+/// The Rego twin's policies (not its tests), as (file name, text), built into the binary so
+/// that `policy-test build` and the `rego` engine need no checkout. A test checks that this
+/// list is exactly the policies of [`default_policy_dir`].
+pub const TWIN: [(&str, &str); 9] = [
+    (
+        "authorization_grant.rego",
+        include_str!("../../../policies/rego/authorization_grant.rego"),
+    ),
+    (
+        "client_metadata.rego",
+        include_str!("../../../policies/rego/client_metadata.rego"),
+    ),
+    (
+        "client_registration.rego",
+        include_str!("../../../policies/rego/client_registration.rego"),
+    ),
+    (
+        "common.rego",
+        include_str!("../../../policies/rego/common.rego"),
+    ),
+    (
+        "compat_login.rego",
+        include_str!("../../../policies/rego/compat_login.rego"),
+    ),
+    (
+        "email.rego",
+        include_str!("../../../policies/rego/email.rego"),
+    ),
+    ("re2.rego", include_str!("../../../policies/rego/re2.rego")),
+    (
+        "register.rego",
+        include_str!("../../../policies/rego/register.rego"),
+    ),
+    (
+        "tenancy.rego",
+        include_str!("../../../policies/rego/tenancy.rego"),
+    ),
+];
+
 /// The `.rego` files of a directory, sorted; test files (`*_test.rego`) only when asked.
 ///
 /// # Errors
@@ -111,13 +150,14 @@ pub struct RegoEngine {
 }
 
 impl RegoEngine {
-    /// Parses the Rego twin in [`default_policy_dir`].
+    /// Parses the Rego twin built into the binary ([`TWIN`]).
     ///
     /// # Errors
     ///
-    /// When a file cannot be read or does not parse.
+    /// When a policy does not parse.
     pub fn new() -> anyhow::Result<Self> {
-        Self::from_dir(&default_policy_dir(), DEFAULT_TIME_LIMIT)
+        let sources = TWIN.map(|(name, text)| (name.to_owned(), text.to_owned()));
+        Self::from_sources(&sources, "the built-in Rego twin", DEFAULT_TIME_LIMIT)
     }
 
     /// Parses the policies (not the tests) of `dir`, with `time_limit` per evaluation.
@@ -126,16 +166,35 @@ impl RegoEngine {
     ///
     /// When a file cannot be read or does not parse, or the policies fail regorus's analysis.
     pub fn from_dir(dir: &Path, time_limit: Duration) -> anyhow::Result<Self> {
-        let mut prepared = prepared_engine(time_limit);
+        let mut sources = Vec::new();
         for file in rego_files(dir, false)? {
-            prepared
-                .add_policy_from_file(&file)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            sources.push((file.display().to_string(), text));
         }
-        analyse(&mut prepared).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        Self::from_sources(&sources, &dir.display().to_string(), time_limit)
+    }
+
+    /// Parses policies given as (name, text); `origin` names them in errors.
+    ///
+    /// # Errors
+    ///
+    /// When a policy does not parse, or the policies fail regorus's analysis.
+    pub fn from_sources(
+        sources: &[(String, String)],
+        origin: &str,
+        time_limit: Duration,
+    ) -> anyhow::Result<Self> {
+        let mut prepared = prepared_engine(time_limit);
+        for (name, text) in sources {
+            prepared
+                .add_policy(name.clone(), text.clone())
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        }
+        analyse(&mut prepared).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
         let has_prepare_rule = prepared
             .get_packages()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
+            .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?
             .iter()
             .any(|p| p == PREPARE_PACKAGE);
         Ok(RegoEngine {
@@ -278,6 +337,23 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn the_built_in_twin_is_the_checkouts_policies() {
+        let on_disk: Vec<(String, String)> = rego_files(&default_policy_dir(), false)
+            .unwrap()
+            .into_iter()
+            .map(|f| {
+                let name = f.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read_to_string(&f).unwrap())
+            })
+            .collect();
+        let built_in: Vec<(String, String)> = TWIN
+            .iter()
+            .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+            .collect();
+        assert_eq!(built_in, on_disk, "add or remove the file in TWIN");
+    }
 
     #[test]
     fn a_load_stores_the_rewrites_of_the_data_patterns() {
