@@ -57,6 +57,9 @@ impl Entry {
     }
 }
 
+/// The contract's catalogue as this crate was built.
+const BUILTIN: &str = include_str!("../../tests/violations.yaml");
+
 /// The catalogue, with what has been seen of it.
 pub struct Coverage {
     entries: Vec<(Entry, bool)>,
@@ -71,7 +74,22 @@ impl Coverage {
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        let specs: Vec<EntrySpec> = serde_norway::from_str(&text).map_err(|e| {
+        Self::parse(&text, path)
+    }
+
+    /// The contract's catalogue built into the binary (`tests/violations.yaml`), so a run
+    /// needs no checkout.
+    ///
+    /// # Errors
+    ///
+    /// Never for the catalogue this crate was built with (a test parses it).
+    pub fn builtin() -> Result<Self, String> {
+        Self::parse(BUILTIN, Path::new("tests/violations.yaml"))
+    }
+
+    /// Parses catalogue text; `path` names it in errors.
+    fn parse(text: &str, path: &Path) -> Result<Self, String> {
+        let specs: Vec<EntrySpec> = serde_norway::from_str(text).map_err(|e| {
             format!(
                 "{}: {}",
                 path.display(),
@@ -139,5 +157,20 @@ impl Coverage {
             .filter(|(_, seen)| !seen)
             .map(|(e, _)| e.id.as_str())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_catalogue_is_the_checkouts() {
+        let builtin = Coverage::builtin().unwrap();
+        let file =
+            Coverage::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/violations.yaml"))
+                .unwrap();
+        assert_eq!(builtin.counts(), file.counts());
+        assert!(builtin.counts().1 > 40);
     }
 }

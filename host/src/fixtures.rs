@@ -97,12 +97,23 @@ pub struct Suite {
     pub broken: Vec<(String, String)>,
 }
 
-/// Reads a fixture file.
+/// Reads a fixture file, its data merged over MAS's base data for [`FIXTURE_SERVER_NAME`].
 ///
 /// # Errors
 ///
 /// A one-line error naming the file when it cannot be read or its top level is invalid.
 pub fn load(path: &Path) -> Result<Suite, String> {
+    load_over(path, &merge::base(FIXTURE_SERVER_NAME))
+}
+
+/// Reads a fixture file, its data merged over `base`: MAS's base data, or a deployment's
+/// data assembled as MAS assembles it (base, `policy.data`, dynamic data), so that a suite
+/// tests what that deployment decides.
+///
+/// # Errors
+///
+/// A one-line error naming the file when it cannot be read or its top level is invalid.
+pub fn load_over(path: &Path, base: &Value) -> Result<Suite, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let spec: FileSpec = serde_norway::from_str(&text)
@@ -114,11 +125,8 @@ pub fn load(path: &Path) -> Result<Suite, String> {
             spec.entrypoint
         )
     })?;
-    let file_data = merge::merge(
-        merge::base(FIXTURE_SERVER_NAME),
-        spec.data.unwrap_or_else(merge::empty),
-    )
-    .map_err(|e| format!("{}: data: {e}", path.display()))?;
+    let file_data = merge::merge(base.clone(), spec.data.unwrap_or_else(merge::empty))
+        .map_err(|e| format!("{}: data: {e}", path.display()))?;
 
     let mut suite = Suite {
         path: path.to_owned(),

@@ -1,10 +1,11 @@
 //! What `policy-test test` reports, in its three forms: pretty text for people (the fixture
 //! cases streamed as they end), one JSON document for tools, and JUnit XML for CI dashboards.
 //!
-//! A run has three parts: the fixture cases (every engine, cross-checked), the coverage of the
-//! contract's violation catalogue by passing cases, and the Rego twin's own `test_*` rules with
-//! their line coverage. Each part counts into the verdict; [`TestRun::success`] is the exit
-//! status.
+//! A run has three parts: the fixture cases (every engine, cross-checked), and this project's
+//! self-checks: the coverage of the contract's violation catalogue by passing cases, and the
+//! Rego twin's own `test_*` rules with their line coverage. A deployment's own suites run
+//! without the self-checks, and the report then holds the cases alone. Each part counts into
+//! the verdict; [`TestRun::success`] is the exit status.
 
 use std::{fmt::Write as _, io};
 
@@ -47,8 +48,8 @@ pub struct TestRun {
     pub engines: Vec<String>,
     /// The fixture cases.
     pub fixtures: RunReport,
-    /// The violation catalogue's coverage.
-    pub violations: ViolationCoverage,
+    /// The violation catalogue's coverage; `None` without the self-checks.
+    pub violations: Option<ViolationCoverage>,
     /// The Rego twin's tests; `None` when the `rego` engine was not selected.
     pub rego: Option<RegoTestReport>,
 }
@@ -80,7 +81,7 @@ impl TestRun {
 
     /// Nothing failed and the violation catalogue is covered enough.
     pub fn success(&self) -> bool {
-        self.failed() == 0 && self.violations.ok()
+        self.failed() == 0 && self.violations.as_ref().is_none_or(ViolationCoverage::ok)
     }
 }
 
@@ -151,24 +152,25 @@ pub fn pretty_case(out: &mut impl io::Write, case: &CaseReport) -> io::Result<()
 ///
 /// When writing fails.
 pub fn pretty_summary(out: &mut impl io::Write, run: &TestRun) -> io::Result<()> {
-    let v = &run.violations;
-    writeln!(
-        out,
-        "coverage: {}/{} contract violations produced by passing cases ({:.0}%)",
-        v.covered,
-        v.total,
-        v.percent()
-    )?;
-    for id in &v.uncovered {
-        writeln!(out, "     not covered: {id}")?;
-    }
-    if !v.ok() {
+    if let Some(v) = &run.violations {
         writeln!(
             out,
-            "coverage {:.0}% is below --min-coverage {}",
-            v.percent(),
-            v.min_percent
+            "coverage: {}/{} contract violations produced by passing cases ({:.0}%)",
+            v.covered,
+            v.total,
+            v.percent()
         )?;
+        for id in &v.uncovered {
+            writeln!(out, "     not covered: {id}")?;
+        }
+        if !v.ok() {
+            writeln!(
+                out,
+                "coverage {:.0}% is below --min-coverage {}",
+                v.percent(),
+                v.min_percent
+            )?;
+        }
     }
     if let Some(rego) = &run.rego {
         for test in &rego.tests {
@@ -224,22 +226,23 @@ pub fn json(run: &TestRun) -> Value {
         .iter()
         .map(|c| outcome(&c.label, c.failure.as_deref()))
         .collect();
-    let v = &run.violations;
     let mut doc = json!({
         "engines": run.engines,
         "fixtures": cases,
-        "violation_coverage": {
+        "passed": run.passed(),
+        "failed": run.failed(),
+        "success": run.success(),
+    });
+    if let Some(v) = &run.violations {
+        doc["violation_coverage"] = json!({
             "covered": v.covered,
             "total": v.total,
             "percent": v.percent(),
             "min_percent": v.min_percent,
             "uncovered": v.uncovered,
             "ok": v.ok(),
-        },
-        "passed": run.passed(),
-        "failed": run.failed(),
-        "success": run.success(),
-    });
+        });
+    }
     if let Some(rego) = &run.rego {
         doc["rego_tests"] = rego
             .tests
@@ -353,19 +356,24 @@ pub fn junit(run: &TestRun) -> String {
             (package.to_owned(), rule.to_owned(), t.failure.clone())
         })
         .collect();
-    let v = &run.violations;
-    let coverage = vec![(
-        "violation_catalogue".to_owned(),
-        "min_coverage".to_owned(),
-        (!v.ok()).then(|| {
-            format!(
-                "coverage {:.0}% is below --min-coverage {}; not covered: {}",
-                v.percent(),
-                v.min_percent,
-                v.uncovered.join(", ")
+    let coverage: Vec<(String, String, Option<String>)> = run
+        .violations
+        .iter()
+        .map(|v| {
+            (
+                "violation_catalogue".to_owned(),
+                "min_coverage".to_owned(),
+                (!v.ok()).then(|| {
+                    format!(
+                        "coverage {:.0}% is below --min-coverage {}; not covered: {}",
+                        v.percent(),
+                        v.min_percent,
+                        v.uncovered.join(", ")
+                    )
+                }),
             )
-        }),
-    )];
+        })
+        .collect();
     let total = fixtures.len() + rego.len() + coverage.len();
     let failures = [&fixtures, &rego, &coverage]
         .iter()
@@ -381,7 +389,9 @@ pub fn junit(run: &TestRun) -> String {
     if run.rego.is_some() {
         junit_suite(&mut out, "rego", &rego);
     }
-    junit_suite(&mut out, "coverage", &coverage);
+    if run.violations.is_some() {
+        junit_suite(&mut out, "coverage", &coverage);
+    }
     out.push_str("</testsuites>\n");
     out
 }
@@ -408,12 +418,12 @@ mod tests {
                     },
                 ],
             },
-            violations: ViolationCoverage {
+            violations: Some(ViolationCoverage {
                 covered: 3,
                 total: 4,
                 uncovered: vec!["R7".to_owned()],
                 min_percent: 100.0,
-            },
+            }),
             rego: Some(RegoTestReport {
                 tests: vec![
                     TestOutcome {
@@ -449,7 +459,7 @@ mod tests {
         run.fixtures.cases.pop();
         run.rego.as_mut().unwrap().tests.pop();
         assert!(!run.success(), "coverage 75% is below 100");
-        run.violations.min_percent = 75.0;
+        run.violations.as_mut().unwrap().min_percent = 75.0;
         assert!(run.success());
     }
 

@@ -166,10 +166,29 @@ pub fn run(
 pub fn run_while(
     paths: &[PathBuf],
     engines: &[Box<dyn Engine>],
+    on_case: impl FnMut(&CaseReport) -> ControlFlow<()>,
+) -> RunReport {
+    run_over(
+        paths,
+        engines,
+        &crate::merge::base(fixtures::FIXTURE_SERVER_NAME),
+        on_case,
+    )
+}
+
+/// As [`run_while`], with every suite's data merged over `base` (see
+/// [`fixtures::load_over`]).
+pub fn run_over(
+    paths: &[PathBuf],
+    engines: &[Box<dyn Engine>],
+    base: &Value,
     mut on_case: impl FnMut(&CaseReport) -> ControlFlow<()>,
 ) -> RunReport {
     let mut report = RunReport::default();
-    for case in paths.iter().flat_map(|root| root_cases(root, engines)) {
+    for case in paths
+        .iter()
+        .flat_map(|root| root_cases(root, engines, base))
+    {
         let flow = on_case(&case);
         report.cases.push(case);
         if flow.is_break() {
@@ -192,12 +211,13 @@ fn broken(label: String, failure: String) -> CaseReport {
 fn root_cases<'a>(
     root: &Path,
     engines: &'a [Box<dyn Engine>],
+    base: &'a Value,
 ) -> Box<dyn Iterator<Item = CaseReport> + 'a> {
     match fixtures::discover(root) {
         Ok(files) => Box::new(
             files
                 .into_iter()
-                .flat_map(move |file| file_cases(&file, engines)),
+                .flat_map(move |file| file_cases(&file, engines, base)),
         ),
         Err(err) => Box::new(std::iter::once(broken(root.display().to_string(), err))),
     }
@@ -208,9 +228,10 @@ fn root_cases<'a>(
 fn file_cases<'a>(
     file: &Path,
     engines: &'a [Box<dyn Engine>],
+    base: &Value,
 ) -> Box<dyn Iterator<Item = CaseReport> + 'a> {
     let name = file.display().to_string();
-    let suite = match fixtures::load(file) {
+    let suite = match fixtures::load_over(file, base) {
         Ok(suite) => suite,
         Err(err) => return Box::new(std::iter::once(broken(name, err))),
     };

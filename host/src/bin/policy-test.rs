@@ -56,10 +56,9 @@ enum Command {
         /// The input JSON file.
         #[arg(long)]
         input: PathBuf,
-        /// Policy data JSON, merged over the MAS base data like `policy.data`.
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// The homeserver name in the base data (`matrix.homeserver`).
+        #[command(flatten)]
+        deployment: DeploymentArgs,
+        /// The homeserver name in the base data when there is no config.
         #[arg(long, default_value = FIXTURE_SERVER_NAME)]
         server_name: String,
         /// The engine to evaluate with.
@@ -163,27 +162,69 @@ struct LintArgs {
     deny_warnings: bool,
 }
 
+/// The deployment whose data the cases run on: MAS's base data from the config, its
+/// `policy.data`, then `--data`, and only then each suite's own `data`.
+#[derive(Args)]
+struct DeploymentArgs {
+    /// A MAS config.yaml (or `a.yaml:b.yaml`, merged as MAS merges `MAS_CONFIG`): its
+    /// `matrix.homeserver`, `experimental.session_limit` and `policy.data`.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Policy data JSON or YAML merged over the config's `policy.data`, like MAS's dynamic
+    /// data.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+impl DeploymentArgs {
+    /// The data every case starts from, or `None` for the fixtures' default (MAS's base data
+    /// for `example.com`).
+    fn base(&self, server_name: &str) -> anyhow::Result<Option<Value>> {
+        use policy_host::claims::mas_config::{MasConfig, assemble};
+        if self.config.is_none() && self.data.is_none() {
+            return Ok(None);
+        }
+        let config = self.config.as_deref().map(MasConfig::load).transpose()?;
+        let (base, policy_data) = match &config {
+            Some(c) => (c.base_data()?, c.policy_data()),
+            None => (merge::base(server_name), merge::empty()),
+        };
+        let extra = self.data.as_deref().map(read_document).transpose()?;
+        assemble(base, policy_data, extra).map(Some)
+    }
+}
+
 /// `policy-test test`.
 #[derive(Args)]
 struct TestArgs {
-    /// Fixture files or folders (default: tests/cases).
+    /// Fixture files or folders (default: this project's tests/cases, with --self-check).
     paths: Vec<PathBuf>,
-    /// Engines to run, comma-separated. With `rego`, the Rego twin's tests run too.
+    /// Engines to run, comma-separated.
     #[arg(
         long,
         value_delimiter = ',',
         default_value = "native,component,opa,rego"
     )]
     engine: Vec<String>,
-    /// The catalogue of contract violations whose coverage is reported.
-    #[arg(long, default_value = "tests/violations.yaml")]
-    catalogue: PathBuf,
-    /// Fail unless at least this percentage of the catalogue is produced by passing cases.
+    /// Also run this project's self-checks: the contract catalogue's coverage by passing
+    /// cases and, with the `rego` engine, the Rego twin's own tests. On by default when no
+    /// PATH is given (this project's own suites).
+    #[arg(long)]
+    self_check: bool,
+    /// The catalogue of contract violations whose coverage the self-check reports (default:
+    /// the contract's, built in).
+    #[arg(long)]
+    catalogue: Option<PathBuf>,
+    /// Fail unless at least this percentage of the catalogue is produced by passing cases
+    /// (self-check).
     #[arg(long, default_value_t = 0.0)]
     min_coverage: f64,
-    /// Report the Rego twin's line coverage by its tests, per file, with the uncovered lines.
+    /// Report the Rego twin's line coverage by its tests, per file, with the uncovered lines
+    /// (self-check).
     #[arg(long)]
     coverage: bool,
+    #[command(flatten)]
+    deployment: DeploymentArgs,
     /// How to print the results.
     #[arg(long, value_enum, default_value_t = OutputFormat::Pretty)]
     format: OutputFormat,
@@ -227,10 +268,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval {
             entrypoint,
             input,
-            data,
+            deployment,
             server_name,
             engine,
-        } => eval(&entrypoint, &input, data.as_deref(), &server_name, &engine),
+        } => eval(&entrypoint, &input, &deployment, &server_name, &engine),
         Command::Claims(args) => policy_host::claims::cli::claims(&args),
         Command::Migrate(args) => policy_host::claims::cli::migrate(&args),
         Command::Lint(args) => lint(&args),
@@ -429,15 +470,27 @@ fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
-    let mut coverage = Coverage::load(&args.catalogue).map_err(anyhow::Error::msg)?;
-    let paths = default_paths(args.paths);
+    let self_check = args.self_check || args.paths.is_empty();
+    if !self_check && (args.coverage || args.min_coverage > 0.0 || args.catalogue.is_some()) {
+        bail!("--coverage, --min-coverage and --catalogue are self-checks: add --self-check");
+    }
+    let mut coverage = match &args.catalogue {
+        Some(path) => Coverage::load(path),
+        None => Coverage::builtin(),
+    }
+    .map_err(anyhow::Error::msg)?;
+    let paths = default_paths(args.paths)?;
+    let base = args
+        .deployment
+        .base(FIXTURE_SERVER_NAME)?
+        .unwrap_or_else(|| merge::base(FIXTURE_SERVER_NAME));
     let engines = args
         .engine
         .iter()
         .map(|n| engine::by_name(n.trim()))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let names: Vec<String> = engines.iter().map(|e| e.name().to_owned()).collect();
-    let with_rego = names.iter().any(|n| n == "rego");
+    let with_rego = self_check && names.iter().any(|n| n == "rego");
     if args.coverage && !with_rego {
         bail!("--coverage is the rego tests' line coverage: add `rego` to --engine");
     }
@@ -447,7 +500,7 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "engines: {}", names.join(", "))?;
     }
     let mut write_error = None;
-    let fixtures = runner::run_while(&paths, &engines, |case| {
+    let fixtures = runner::run_over(&paths, &engines, &base, |case| {
         if !pretty {
             return ControlFlow::Continue(());
         }
@@ -466,7 +519,7 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         coverage.observe(&case.violations);
     }
     let (covered, total) = coverage.counts();
-    let violations = ViolationCoverage {
+    let violations = self_check.then(|| ViolationCoverage {
         covered,
         total,
         uncovered: coverage
@@ -475,7 +528,7 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
             .map(str::to_owned)
             .collect(),
         min_percent: args.min_coverage,
-    };
+    });
     let rego = with_rego
         .then(|| rego_tests::run(&engine::rego::default_policy_dir(), args.coverage))
         .transpose()?;
@@ -501,19 +554,28 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn default_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
-    if paths.is_empty() {
-        vec![PathBuf::from("tests/cases")]
-    } else {
-        paths
+/// `paths`, or this project's own suites: `tests/cases` here, else in the checkout the binary
+/// was built from.
+fn default_paths(paths: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
+    if !paths.is_empty() {
+        return Ok(paths);
     }
+    let here = PathBuf::from("tests/cases");
+    if here.is_dir() {
+        return Ok(vec![here]);
+    }
+    let checkout = repo_suite("tests/cases");
+    if checkout.is_dir() {
+        return Ok(vec![checkout]);
+    }
+    bail!("give the fixture files or folders to run (this project's tests/cases is not here)")
 }
 
 fn export(paths: Vec<PathBuf>, out: &std::path::Path) -> anyhow::Result<ExitCode> {
     use policy_host::engine::{Engine as _, EvalError, native::NativeEngine};
 
     let mut lines = Vec::new();
-    for root in default_paths(paths) {
+    for root in default_paths(paths)? {
         for file in fixtures::discover(&root).map_err(anyhow::Error::msg)? {
             let suite = fixtures::load(&file).map_err(anyhow::Error::msg)?;
             if let Some((label, err)) = suite.broken.first() {
@@ -563,7 +625,7 @@ fn read_json(path: &std::path::Path) -> anyhow::Result<Value> {
 fn eval(
     entrypoint: &str,
     input: &std::path::Path,
-    data: Option<&std::path::Path>,
+    deployment: &DeploymentArgs,
     server_name: &str,
     engine: &str,
 ) -> anyhow::Result<ExitCode> {
@@ -574,12 +636,9 @@ fn eval(
         );
     };
     let input = read_json(input)?;
-    let policy_data = data
-        .map(read_json)
-        .transpose()?
-        .unwrap_or_else(merge::empty);
-    let data = merge::merge(merge::base(server_name), policy_data)
-        .map_err(|e| anyhow::anyhow!("invalid policy data: {e}"))?;
+    let data = deployment
+        .base(server_name)?
+        .unwrap_or_else(|| merge::base(server_name));
     let engine = engine::by_name(engine)?;
     let mut policy = engine.load(&data)?;
     let violations = policy.evaluate(entrypoint, Some(&input))?;

@@ -1,0 +1,106 @@
+//! `policy-test` as a deployment's CI runs it: the built binary, in a folder of its own outside
+//! this repository, on the deployment's own suite and MAS config.
+
+use std::{path::PathBuf, process::Command};
+
+const CONFIG: &str = r#"
+matrix:
+  homeserver: matrix.openmeet.net
+policy:
+  data:
+    registration:
+      banned_usernames:
+        literals: [root, admin]
+    tenants:
+      require_tenant: true
+      by_id:
+        lisbon: {localpart_prefix: lisbon.}
+"#;
+
+const SUITE: &str = r"
+entrypoint: register/violation
+cases:
+  - name: a-marked-root-is-not-the-banned-literal
+    input: {registration_method: password, username: lisbon.root}
+    expect_codes: []
+  - name: bare-root-is-banned
+    input: {registration_method: password, username: root}
+    expect_codes: [tenant-unknown, username-banned]
+  - name: lisbon-ana-may-register
+    input: {registration_method: upstream-oauth2, username: lisbon.ana}
+    expect: []
+";
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("policy-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn policy_test(dir: &PathBuf, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_policy-test"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap() + &String::from_utf8(out.stderr).unwrap();
+    (out.status.code().unwrap(), text)
+}
+
+#[test]
+fn a_deployment_suite_runs_on_its_config_with_no_self_checks() {
+    let dir = scratch("suite");
+    std::fs::write(dir.join("mas.yaml"), CONFIG).unwrap();
+    std::fs::write(dir.join("suite.yaml"), SUITE).unwrap();
+    let (code, out) = policy_test(
+        &dir,
+        &[
+            "test",
+            "suite.yaml",
+            "--config",
+            "mas.yaml",
+            "--junit",
+            "report.xml",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "engines: native, component, opa, rego",
+            "ok   suite.yaml::a-marked-root-is-not-the-banned-literal",
+            "ok   suite.yaml::bare-root-is-banned",
+            "ok   suite.yaml::lisbon-ana-may-register",
+            "3 passed, 0 failed",
+        ]
+    );
+    let junit = std::fs::read_to_string(dir.join("report.xml")).unwrap();
+    assert!(junit.contains(r#"tests="3" failures="0""#), "{junit}");
+    assert!(
+        !junit.contains("coverage") && !junit.contains("rego"),
+        "{junit}"
+    );
+
+    // Without the config the same suite fails: the cases test the deployment, not the defaults.
+    let (code, out) = policy_test(&dir, &["test", "suite.yaml", "--engine", "native"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL suite.yaml::bare-root-is-banned"),
+        "{out}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn self_check_flags_need_self_check() {
+    let dir = scratch("flags");
+    std::fs::write(dir.join("suite.yaml"), SUITE).unwrap();
+    let (code, out) = policy_test(&dir, &["test", "suite.yaml", "--min-coverage", "100"]);
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(
+        out.trim(),
+        "error: --coverage, --min-coverage and --catalogue are self-checks: add --self-check"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
