@@ -1,9 +1,14 @@
 //! `policy-test` as a deployment's CI runs it: the built binary, in a folder of its own outside
 //! this repository, on the deployment's own suite and MAS config.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions; a panic is the failure report"
+)]
+
 use std::{path::PathBuf, process::Command};
 
-const CONFIG: &str = r#"
+const CONFIG: &str = r"
 matrix:
   homeserver: matrix.openmeet.net
 policy:
@@ -15,7 +20,7 @@ policy:
       require_tenant: true
       by_id:
         lisbon: {localpart_prefix: lisbon.}
-"#;
+";
 
 const SUITE: &str = r"
 entrypoint: register/violation
