@@ -97,7 +97,57 @@ pub fn check_input(input: Option<&Value>) -> Result<(), EvalError> {
     Ok(())
 }
 
-/// Creates an engine by name.
+/// Where the engines load their artifacts from, instead of the copies built into the binary.
+#[derive(Debug, Clone, Default)]
+pub struct Artifacts {
+    /// A bundle folder (`policy-test build`): `policy.wasm`, `policy.component.wasm`, `rego/`.
+    pub bundle: Option<std::path::PathBuf>,
+    /// Any OPA-ABI module for the `opa` engine (MAS's own `policy.wasm`, say); wins over the
+    /// bundle's.
+    pub wasm: Option<std::path::PathBuf>,
+}
+
+/// Creates an engine by name, loading its artifact as `artifacts` says.
+///
+/// # Errors
+///
+/// An unknown name, an unreadable artifact, or an engine that cannot start.
+pub fn by_name_from(name: &str, artifacts: &Artifacts) -> anyhow::Result<Box<dyn Engine>> {
+    use anyhow::Context as _;
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let in_bundle = |file: &str| artifacts.bundle.as_ref().map(|dir| dir.join(file));
+    match name {
+        "opa" => match artifacts.wasm.clone().or_else(|| in_bundle("policy.wasm")) {
+            Some(path) => Ok(Box::new(
+                opa::OpaEngine::from_bytes(&read(&path)?, opa::Mode::PerRequest)
+                    .with_context(|| path.display().to_string())?,
+            )),
+            None => by_name(name),
+        },
+        "component" => match in_bundle("policy.component.wasm") {
+            Some(path) => Ok(Box::new(
+                component::ComponentEngine::from_bytes(
+                    &read(&path)?,
+                    crate::limits::Limits::default(),
+                )
+                .with_context(|| path.display().to_string())?,
+            )),
+            None => by_name(name),
+        },
+        "rego" => match in_bundle("rego") {
+            Some(dir) => Ok(Box::new(rego::RegoEngine::from_dir(
+                &dir,
+                rego::DEFAULT_TIME_LIMIT,
+            )?)),
+            None => by_name(name),
+        },
+        _ => by_name(name),
+    }
+}
+
+/// Creates an engine by name, with the artifacts built into the binary.
 ///
 /// # Errors
 ///

@@ -24,6 +24,10 @@ struct FileSpec {
     description: Option<String>,
     #[serde(default, deserialize_with = "present")]
     data: Option<Value>,
+    /// The extension of this project every case needs (`tenants`, `mxid-admins`): MAS's own
+    /// policy lacks it, so a run on MAS's module reports these cases apart.
+    #[serde(default)]
+    extension: Option<String>,
     cases: Vec<serde_norway::Value>,
 }
 
@@ -60,6 +64,8 @@ struct CaseSpec {
     decision: Option<String>,
     #[serde(default)]
     upstream: Option<Vec<Value>>,
+    #[serde(default)]
+    extension: Option<String>,
 }
 
 /// Keeps an explicit `null` as `Some(Value::Null)`; only a missing key is `None`.
@@ -82,6 +88,8 @@ pub struct Case {
     pub decision: Option<String>,
     /// Upstream MAS's output for the same case, when a decision makes ours differ.
     pub upstream: Option<Vec<Value>>,
+    /// The extension the case needs (its own `extension`, else its file's), if any.
+    pub extension: Option<String>,
 }
 
 /// A fixture file, with the cases that parsed and the errors of those that did not.
@@ -140,7 +148,7 @@ pub fn load_over(path: &Path, base: &Value) -> Result<Suite, String> {
             .get("name")
             .and_then(serde_norway::Value::as_str)
             .map_or_else(|| format!("cases[{index}]"), str::to_owned);
-        match case(raw, &file_data) {
+        match case(raw, &file_data, spec.extension.as_ref()) {
             Ok(case) if !seen.insert(case.name.clone()) => suite
                 .broken
                 .push((label, "duplicate case name in this file".to_owned())),
@@ -151,7 +159,11 @@ pub fn load_over(path: &Path, base: &Value) -> Result<Suite, String> {
     Ok(suite)
 }
 
-fn case(raw: serde_norway::Value, file_data: &Value) -> Result<Case, String> {
+fn case(
+    raw: serde_norway::Value,
+    file_data: &Value,
+    file_extension: Option<&String>,
+) -> Result<Case, String> {
     let spec: CaseSpec = serde_norway::from_value(raw).map_err(|e| one_line(&e.to_string()))?;
     let expect = match (spec.expect, spec.expect_codes, spec.expect_error) {
         (Some(v), None, None) => Expectation::Violations(v),
@@ -173,6 +185,7 @@ fn case(raw: serde_norway::Value, file_data: &Value) -> Result<Case, String> {
         expect,
         decision: spec.decision,
         upstream: spec.upstream,
+        extension: spec.extension.or_else(|| file_extension.cloned()),
     })
 }
 

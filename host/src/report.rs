@@ -145,6 +145,50 @@ pub fn pretty_case(out: &mut impl io::Write, case: &CaseReport) -> io::Result<()
     }
 }
 
+/// The failed cases by why they may fail on a policy that is not this project's: the
+/// extensions MAS lacks, the decisions where this project differs, and the rest. Empty when
+/// no failed case carries a marker (every failure is then simply a failure).
+pub fn differences(run: &TestRun) -> Vec<String> {
+    use std::collections::BTreeMap;
+
+    use crate::runner::Marker;
+    let failed: Vec<&CaseReport> = run
+        .fixtures
+        .cases
+        .iter()
+        .filter(|c| c.failure.is_some())
+        .collect();
+    if failed.iter().all(|c| c.marker.is_none()) {
+        return Vec::new();
+    }
+    let mut extensions: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut decisions: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut others = Vec::new();
+    for case in &failed {
+        match &case.marker {
+            Some(Marker::Extension(name)) => *extensions.entry(name).or_default() += 1,
+            Some(Marker::Decision(id)) => *decisions.entry(id).or_default() += 1,
+            None => others.push(case.label.as_str()),
+        }
+    }
+    let counts = |m: &BTreeMap<&str, usize>| {
+        m.iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut lines = vec![format!(
+        "differences: {} cases need an extension MAS does not have ({}); {} cases document a decision where this project differs ({}); {} other cases fail",
+        extensions.values().sum::<usize>(),
+        counts(&extensions),
+        decisions.values().sum::<usize>(),
+        counts(&decisions),
+        others.len()
+    )];
+    lines.extend(others.iter().map(|l| format!("     other: {l}")));
+    lines
+}
+
 /// Everything after the fixture cases: the catalogue coverage, the Rego tests and their line
 /// coverage (when collected), and the totals.
 ///
@@ -152,6 +196,9 @@ pub fn pretty_case(out: &mut impl io::Write, case: &CaseReport) -> io::Result<()
 ///
 /// When writing fails.
 pub fn pretty_summary(out: &mut impl io::Write, run: &TestRun) -> io::Result<()> {
+    for line in differences(run) {
+        writeln!(out, "{line}")?;
+    }
     if let Some(v) = &run.violations {
         writeln!(
             out,
@@ -233,6 +280,10 @@ pub fn json(run: &TestRun) -> Value {
         "failed": run.failed(),
         "success": run.success(),
     });
+    let differences = differences(run);
+    if !differences.is_empty() {
+        doc["differences"] = Value::from(differences);
+    }
     if let Some(v) = &run.violations {
         doc["violation_coverage"] = json!({
             "covered": v.covered,
@@ -409,11 +460,13 @@ mod tests {
                     CaseReport {
                         label: "tests/cases/a.yaml::good".to_owned(),
                         failure: None,
+                        marker: None,
                         violations: Vec::new(),
                     },
                     CaseReport {
                         label: "tests/cases/a.yaml::bad <one>".to_owned(),
                         failure: Some("engines disagree:\n  native: [\"a&b\u{7}\"]".to_owned()),
+                        marker: None,
                         violations: Vec::new(),
                     },
                 ],

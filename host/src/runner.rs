@@ -17,6 +17,15 @@ use crate::{
     fixtures::{self, Case, Expectation, Suite},
 };
 
+/// Why a case may legitimately fail on a policy that is not this project's (MAS's own).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Marker {
+    /// The case needs an extension of this project (`tenants`, `mxid-admins`).
+    Extension(String),
+    /// The case documents a decision where this project differs from MAS (`D1`…`D7`).
+    Decision(String),
+}
+
 /// The outcome of one case.
 #[derive(Debug)]
 pub struct CaseReport {
@@ -24,6 +33,8 @@ pub struct CaseReport {
     pub label: String,
     /// Why it failed, one finding per line; `None` when it passed.
     pub failure: Option<String>,
+    /// The case's extension or decision marker.
+    pub marker: Option<Marker>,
     /// The violations the first engine produced, when the case passed.
     pub violations: Vec<Value>,
 }
@@ -203,6 +214,7 @@ fn broken(label: String, failure: String) -> CaseReport {
     CaseReport {
         label,
         failure: Some(failure),
+        marker: None,
         violations: Vec::new(),
     }
 }
@@ -246,9 +258,15 @@ fn file_cases<'a>(
             Ok(violations) => (None, violations),
             Err(why) => (Some(why), Vec::new()),
         };
+        let marker = case
+            .extension
+            .clone()
+            .map(Marker::Extension)
+            .or_else(|| case.decision.clone().map(Marker::Decision));
         CaseReport {
             label: format!("{name}::{}", case.name),
             failure,
+            marker,
             violations,
         }
     });

@@ -109,3 +109,44 @@ fn self_check_flags_need_self_check() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// This project's suites on a module that is not ours (the do-nothing module of the benches,
+/// which allows everything): every failure is attributed to its case, and the cases that need
+/// an extension or document a decision are counted apart.
+#[test]
+fn a_foreign_module_gets_its_differences_attributed() {
+    let dir = scratch("foreign");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cases = root.join("tests/cases");
+    let module = root.join("benches/null_policy.wat");
+    let (code, out) = policy_test(
+        &dir,
+        &[
+            "test",
+            cases.to_str().unwrap(),
+            "--engine",
+            "opa",
+            "--wasm",
+            module.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("differences: "))
+        .unwrap_or_else(|| panic!("no differences line in\n{out}"));
+    assert!(
+        summary.contains("cases need an extension MAS does not have (mxid-admins: 2, tenants: "),
+        "{summary}"
+    );
+    assert!(summary.contains("D5: "), "{summary}");
+    // An all-numeric username that an allow-all module lets through is an unexplained
+    // difference,
+    // named by its case.
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("     other: ") && l.ends_with("register.yaml::r3-all-numeric")),
+        "{out}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -225,6 +225,13 @@ struct TestArgs {
     coverage: bool,
     #[command(flatten)]
     deployment: DeploymentArgs,
+    /// Load every engine's artifact from this bundle folder (`policy-test build`).
+    #[arg(long, value_name = "DIR")]
+    bundle: Option<PathBuf>,
+    /// Run the `opa` engine on this OPA-ABI module (MAS's own `policy.wasm`, say). Failures of
+    /// cases marked as needing an extension, or documenting a decision, are counted apart.
+    #[arg(long, value_name = "FILE")]
+    wasm: Option<PathBuf>,
     /// How to print the results.
     #[arg(long, value_enum, default_value_t = OutputFormat::Pretty)]
     format: OutputFormat,
@@ -484,10 +491,17 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         .deployment
         .base(FIXTURE_SERVER_NAME)?
         .unwrap_or_else(|| merge::base(FIXTURE_SERVER_NAME));
+    let artifacts = engine::Artifacts {
+        bundle: args.bundle.clone(),
+        wasm: args.wasm.clone(),
+    };
+    if args.wasm.is_some() && !args.engine.iter().any(|n| n.trim() == "opa") {
+        bail!("--wasm is a module for the `opa` engine: add `opa` to --engine");
+    }
     let engines = args
         .engine
         .iter()
-        .map(|n| engine::by_name(n.trim()))
+        .map(|n| engine::by_name_from(n.trim(), &artifacts))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let names: Vec<String> = engines.iter().map(|e| e.name().to_owned()).collect();
     let with_rego = self_check && names.iter().any(|n| n == "rego");
