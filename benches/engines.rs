@@ -13,12 +13,17 @@
 //! - `floor`: the per-request path with `{}` data and an empty input object. `opa-null` runs
 //!   `null_policy.wat`, a module that does nothing, so it is the host's own cost: the budget's
 //!   "floor". `opa` is our module on the same path.
-//! - `data_1mib`: the per-request path with about 1 MiB of policy data, for the same engines.
+//! - `data_1mib`: the per-request path with about 1 MiB of policy data as many short strings
+//!   (a ban list), for the same engines; `data_1mib_large_values` with a few large values.
+//!
+//! The workload and the data shapes are `policy_host::bench`'s, which `policy-test bench`
+//! times in process.
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use policy_host::{
+    bench::{Shape, Workload, scaling_engines, sized_data},
     engine::{
         Engine,
         component::ComponentEngine,
@@ -32,28 +37,13 @@ use policy_host::{
 use policy_rules::Entrypoint;
 use serde_json::{Value, json};
 
-struct Workload {
-    data: Value,
-    inputs: Vec<(Entrypoint, Value)>,
-}
-
 fn workload() -> Workload {
-    let raw: Value = serde_json::from_str(include_str!("workload.json")).expect("workload.json");
-    let data = merge::merge(merge::base("example.com"), raw["data"].clone()).expect("merge");
-    let inputs = Entrypoint::ALL
-        .into_iter()
-        .map(|e| (e, raw["inputs"][e.name()].clone()))
-        .collect();
-    Workload { data, inputs }
+    Workload::builtin()
 }
 
-/// About 1 MiB of data: a long banned-username list, as a large deployment might carry.
-fn big_data() -> Value {
-    let literals: Vec<Value> = (0..48_000)
-        .map(|i| json!(format!("reserved-name-{i:06}")))
-        .collect();
-    let data = json!({ "registration": { "banned_usernames": { "literals": literals } } });
-    merge::merge(merge::base("example.com"), data).expect("merge")
+/// About 1 MiB of data in `shape`; the same shapes `policy-test bench` scales.
+fn big_data(shape: Shape) -> Value {
+    sized_data(shape, 1024 * 1024)
 }
 
 fn engines() -> Vec<(Box<dyn Engine>, Box<dyn Engine>)> {
@@ -161,36 +151,12 @@ fn per_request_and_warm(c: &mut Criterion) {
 
 /// The engines of the floor comparisons: native, the do-nothing module, and ours.
 fn floor_engines() -> Vec<Box<dyn Engine>> {
-    let null = OpaEngine::from_bytes(include_bytes!("null_policy.wat"), Mode::PerRequest)
-        .expect("null module");
-    vec![
-        Box::new(NativeEngine),
-        Box::new(Named("opa-null", null)),
-        Box::new(OpaEngine::new(Mode::PerRequest).expect("opa engine")),
-    ]
-}
-
-/// An engine under another name, to tell the baseline module from ours in reports.
-struct Named(&'static str, OpaEngine);
-
-impl Engine for Named {
-    fn name(&self) -> &'static str {
-        self.0
-    }
-
-    fn load(
-        &self,
-        data: &Value,
-    ) -> Result<Box<dyn policy_host::engine::LoadedPolicy + '_>, policy_host::engine::EvalError>
-    {
-        self.1.load(data)
-    }
+    scaling_engines().expect("the floor engines")
 }
 
 fn floor_and_big_data(c: &mut Criterion) {
     let empty = merge::empty();
     let trivial = json!({});
-    let big = big_data();
     let input = json!({"registration_method": "password", "username": "alice"});
     let mut group = c.benchmark_group("floor");
     for engine in floor_engines() {
@@ -206,21 +172,27 @@ fn floor_and_big_data(c: &mut Criterion) {
         });
     }
     group.finish();
-    let mut group = c.benchmark_group("data_1mib");
-    group.sample_size(20);
-    for engine in floor_engines() {
-        group.bench_function(engine.name(), |b| {
-            b.iter(|| {
-                let mut policy = engine.load(&big).expect("load");
-                black_box(
-                    policy
-                        .evaluate(Entrypoint::Register, Some(&input))
-                        .expect("eval"),
-                )
-            });
+    for shape in Shape::ALL {
+        let big = big_data(shape);
+        let mut group = c.benchmark_group(match shape {
+            Shape::ShortStrings => "data_1mib",
+            Shape::LargeValues => "data_1mib_large_values",
         });
+        group.sample_size(20);
+        for engine in floor_engines() {
+            group.bench_function(engine.name(), |b| {
+                b.iter(|| {
+                    let mut policy = engine.load(&big).expect("load");
+                    black_box(
+                        policy
+                            .evaluate(Entrypoint::Register, Some(&input))
+                            .expect("eval"),
+                    )
+                });
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 criterion_group!(benches, per_request_and_warm, floor_and_big_data);

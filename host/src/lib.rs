@@ -1,6 +1,7 @@
 //! The host side of the policy bundle: engines behind one trait, MAS's data merge, the
 //! differential fixture runner, and the `policy-test` CLI built on them.
 
+pub mod bench;
 pub mod bundle;
 pub mod claims;
 pub mod coverage;

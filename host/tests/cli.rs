@@ -150,3 +150,41 @@ fn a_foreign_module_gets_its_differences_attributed() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `policy-test bench` prints the floor, every engine × entrypoint in both modes with its
+/// ratios, and the scaling table, in one run.
+#[test]
+fn bench_reports_the_floor_the_ratios_and_the_scaling_table() {
+    let dir = scratch("bench");
+    let (code, out) = policy_test(
+        &dir,
+        &[
+            "bench",
+            "--engine",
+            "native,opa",
+            "--time-per-case-ms",
+            "0",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(report["floor"]["median_ns"].as_u64().unwrap() > 0);
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2 * 5 * 2);
+    let opa_per_request = rows
+        .iter()
+        .find(|r| r["engine"] == "opa" && r["mode"] == "per request")
+        .unwrap();
+    assert!(opa_per_request["to_floor"].as_f64().unwrap() > 0.0);
+    assert!(opa_per_request["to_native"].as_f64().unwrap() > 0.0);
+    let scaling = report["scaling"].as_array().unwrap();
+    assert_eq!(scaling.len(), 2 * 3 * 3);
+    assert!(
+        scaling
+            .iter()
+            .any(|r| r["shape"] == "many short strings" && r["bytes"].as_u64().unwrap() > 1_000_000)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -120,18 +120,35 @@ fn encode_component(core: &Path, out: &Path) {
         .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", out.display())));
 }
 
-/// Fails with one line naming the `rustup` command when the wasm target is missing.
+/// Makes sure the wasm target is installed: when it is missing, adds it with `rustup` for
+/// the toolchain this build runs on (with a `cargo:warning`), and fails with one line naming
+/// the command when that is not possible. This runs before the nested build, within the first
+/// minute of a fresh build.
 fn check_wasm_target() {
-    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let sysroot = Command::new(rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| PathBuf::from(s.trim()));
-    let installed =
-        sysroot.is_some_and(|root| root.join("lib/rustlib/wasm32-unknown-unknown/lib").is_dir());
-    if !installed {
+    let installed = || {
+        let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+        Command::new(rustc)
+            .args(["--print", "sysroot"])
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .map(|s| PathBuf::from(s.trim()))
+            .is_some_and(|root| root.join("lib/rustlib/wasm32-unknown-unknown/lib").is_dir())
+    };
+    if installed() {
+        return;
+    }
+    let mut rustup = Command::new("rustup");
+    rustup.args(["target", "add", "wasm32-unknown-unknown"]);
+    if let Some(toolchain) = env::var_os("RUSTUP_TOOLCHAIN") {
+        rustup.arg("--toolchain").arg(toolchain);
+    }
+    let added = rustup.output().is_ok_and(|o| o.status.success()) && installed();
+    if added {
+        println!(
+            "cargo:warning=added the wasm32-unknown-unknown target (`rustup target add wasm32-unknown-unknown`): the wasm artifacts need it"
+        );
+    } else {
         fail(
             "the wasm32-unknown-unknown target is not installed; run `rustup target add wasm32-unknown-unknown`",
         );

@@ -73,12 +73,35 @@ enum Command {
     /// Report policy data and `claims_imports` that MAS would load but that do not do what
     /// they seem to. Exit 1 on errors (or on warnings with `--deny-warnings`).
     Lint(LintArgs),
+    /// Time every engine × entrypoint, per request (MAS's pattern) and warm, against the
+    /// do-nothing module's floor measured in the same run, with a data-size scaling table.
+    Bench(BenchArgs),
     /// Write the deployable bundle (`dist/`): policy.wasm, components, the Rego twin, data,
     /// the MAS config with generated tenant templates, Kubernetes manifests, an OPA bundle.
     Build(BuildArgs),
     /// Check a bundle: digests, policy.wasm's ABI, its artifacts on every engine against the
     /// fixture suites, its MAS config against its data, and signatures. Exit 1 on any problem.
     Verify(VerifyArgs),
+}
+
+/// `policy-test bench`.
+#[derive(Args)]
+struct BenchArgs {
+    /// Engines to time, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "native,component,opa,rego"
+    )]
+    engine: Vec<String>,
+    #[command(flatten)]
+    deployment: DeploymentArgs,
+    /// How long each measurement repeats its call, in milliseconds (at least 5 calls).
+    #[arg(long, default_value_t = 200)]
+    time_per_case_ms: u64,
+    /// How to print the results.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Pretty)]
+    format: OutputFormat,
 }
 
 /// `policy-test build`.
@@ -282,9 +305,75 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Claims(args) => policy_host::claims::cli::claims(&args),
         Command::Migrate(args) => policy_host::claims::cli::migrate(&args),
         Command::Lint(args) => lint(&args),
+        Command::Bench(args) => bench(&args),
         Command::Build(args) => build(&args),
         Command::Verify(args) => verify(&args),
     }
+}
+
+fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal as _;
+
+    use policy_host::bench;
+    let (source, workload) = match args.deployment.base(FIXTURE_SERVER_NAME)? {
+        Some(data) => {
+            let source = args
+                .deployment
+                .config
+                .as_ref()
+                .or(args.deployment.data.as_ref())
+                .map_or_else(String::new, |p| p.display().to_string());
+            (source, bench::Workload::with_data(data))
+        }
+        None => (
+            "the built-in workload (benches/workload.json)".to_owned(),
+            bench::Workload::builtin(),
+        ),
+    };
+    let engines = args
+        .engine
+        .iter()
+        .map(|name| {
+            let name = name.trim();
+            let warm: anyhow::Result<Box<dyn engine::Engine>> = if name == "opa" {
+                Ok(Box::new(engine::opa::OpaEngine::new(
+                    engine::opa::Mode::Warm,
+                )?))
+            } else {
+                engine::by_name(name)
+            };
+            Ok((engine::by_name(name)?, warm?))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let bar = io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}") {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let report = bench::run(
+        &source,
+        &workload,
+        &engines,
+        std::time::Duration::from_millis(args.time_per_case_ms),
+        |what, done, total| {
+            if let Some(bar) = &bar {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+                bar.set_message(what.to_owned());
+            }
+        },
+    )?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let mut out = io::stdout().lock();
+    match args.format {
+        OutputFormat::Pretty => write!(out, "{}", report.pretty())?,
+        OutputFormat::Json => writeln!(out, "{:#}", report.json())?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Reads a JSON or YAML document.

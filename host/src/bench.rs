@@ -1,0 +1,546 @@
+//! `policy-test bench`: in-process timing of every engine × entrypoint, the in-process
+//! counterpart of the criterion benches (`benches/engines.rs`), which use the same workload
+//! and data shapes from here.
+//!
+//! - **per request** is MAS's pattern: a fresh instance, the whole data document loaded, one
+//!   evaluation (for `rego`, the engine reuses the last load of equal data, as MAS's steady
+//!   state allows);
+//! - **warm** is one loaded instance, evaluation only;
+//! - **floor** is the per-request path of `null_policy.wat`, an OPA-ABI module that does
+//!   nothing, with `{}` data: what the host costs on its own;
+//! - **scaling** is the per-request path of `register/violation` with about 1 KiB, 64 KiB and
+//!   1 MiB of data, in two shapes: many short strings (a ban list, as real dynamic data is)
+//!   and a few large values.
+//!
+//! Each measurement repeats its call for a time budget (at least [`MIN_SAMPLES`] times) and
+//! reports the median and the 99th percentile of the single-call times.
+
+use std::time::{Duration, Instant};
+
+use policy_rules::Entrypoint;
+use serde_json::{Value, json};
+
+use crate::{
+    engine::{Engine, EvalError, LoadedPolicy, native::NativeEngine, opa},
+    merge,
+};
+
+/// The do-nothing OPA-ABI module of the floor.
+pub const NULL_POLICY_WAT: &str = include_str!("../../benches/null_policy.wat");
+
+/// The fewest calls a measurement makes, whatever its budget.
+pub const MIN_SAMPLES: usize = 5;
+
+/// The representative data and one input per entrypoint (`benches/workload.json`).
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// The data document, merged over MAS's base data.
+    pub data: Value,
+    /// One input per entrypoint, in [`Entrypoint::ALL`] order.
+    pub inputs: Vec<(Entrypoint, Value)>,
+}
+
+impl Workload {
+    /// The built-in workload, its data merged over the base data for `example.com`.
+    ///
+    /// # Panics
+    ///
+    /// Never: the workload file is checked by a test.
+    pub fn builtin() -> Workload {
+        let raw: Value = serde_json::from_str(include_str!("../../benches/workload.json"))
+            .unwrap_or_else(|e| unreachable!("benches/workload.json: {e}"));
+        let data = merge::merge(merge::base("example.com"), raw["data"].clone())
+            .unwrap_or_else(|e| unreachable!("benches/workload.json data: {e}"));
+        let inputs = Entrypoint::ALL
+            .into_iter()
+            .map(|e| (e, raw["inputs"][e.name()].clone()))
+            .collect();
+        Workload { data, inputs }
+    }
+
+    /// The built-in inputs with a deployment's data instead.
+    pub fn with_data(data: Value) -> Workload {
+        Workload {
+            data,
+            ..Workload::builtin()
+        }
+    }
+}
+
+/// How scaling data fills its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Many short strings: `registration.banned_usernames.literals` of 20-byte names.
+    ShortStrings,
+    /// A few large values: eight long `admin_clients` entries.
+    LargeValues,
+}
+
+impl Shape {
+    /// Both shapes.
+    pub const ALL: [Shape; 2] = [Shape::ShortStrings, Shape::LargeValues];
+
+    /// The name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::ShortStrings => "many short strings",
+            Shape::LargeValues => "few large values",
+        }
+    }
+}
+
+/// About `bytes` of policy data in `shape`, merged over the base data for `example.com`.
+pub fn sized_data(shape: Shape, bytes: usize) -> Value {
+    let data = match shape {
+        Shape::ShortStrings => {
+            // `"reserved-name-000000",` is 23 bytes.
+            let literals: Vec<Value> = (0..bytes.div_ceil(23).max(1))
+                .map(|i| json!(format!("reserved-name-{i:06}")))
+                .collect();
+            json!({"registration": {"banned_usernames": {"literals": literals}}})
+        }
+        Shape::LargeValues => {
+            let each = (bytes / 8).max(1);
+            let clients: Vec<Value> = (0..8_u8)
+                .map(|i| json!(format!("{}{}", char::from(b'a' + i), "x".repeat(each - 1))))
+                .collect();
+            json!({"admin_clients": clients})
+        }
+    };
+    merge::merge(merge::base("example.com"), data)
+        .unwrap_or_else(|e| unreachable!("sized data merges: {e}"))
+}
+
+/// An engine under another name, to tell the floor module from ours in reports.
+pub struct Named(pub &'static str, pub opa::OpaEngine);
+
+impl Engine for Named {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+
+    fn load(&self, data: &Value) -> Result<Box<dyn LoadedPolicy + '_>, EvalError> {
+        self.1.load(data)
+    }
+}
+
+/// The floor engine: `null_policy.wat` on the per-request path.
+///
+/// # Errors
+///
+/// When wasmtime cannot compile it.
+pub fn floor_engine() -> anyhow::Result<Named> {
+    Ok(Named(
+        "opa-null",
+        opa::OpaEngine::from_bytes(NULL_POLICY_WAT.as_bytes(), opa::Mode::PerRequest)?,
+    ))
+}
+
+/// The median and 99th percentile of one measurement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    /// The median single-call time.
+    pub median: Duration,
+    /// The 99th percentile (the slowest call when there are fewer than 100).
+    pub p99: Duration,
+    /// How many calls were timed.
+    pub samples: usize,
+}
+
+/// Times `call` for `budget` (at least [`MIN_SAMPLES`] calls).
+///
+/// # Errors
+///
+/// The first error of `call`: a measurement of a failing call means nothing.
+pub fn measure(
+    budget: Duration,
+    mut call: impl FnMut() -> Result<(), EvalError>,
+) -> Result<Stats, EvalError> {
+    let started = Instant::now();
+    let mut times = Vec::new();
+    while times.len() < MIN_SAMPLES || started.elapsed() < budget {
+        let t = Instant::now();
+        call()?;
+        times.push(t.elapsed());
+    }
+    times.sort_unstable();
+    let at = |q: usize| times[(times.len() - 1) * q / 100];
+    Ok(Stats {
+        median: at(50),
+        p99: at(99),
+        samples: times.len(),
+    })
+}
+
+/// Per request on `engine`: load `data`, evaluate `input` at `entrypoint`.
+///
+/// # Errors
+///
+/// The engine's error.
+pub fn per_request(
+    engine: &dyn Engine,
+    data: &Value,
+    entrypoint: Entrypoint,
+    input: &Value,
+    budget: Duration,
+) -> Result<Stats, EvalError> {
+    measure(budget, || {
+        let mut policy = engine.load(data)?;
+        std::hint::black_box(policy.evaluate(entrypoint, Some(input))?);
+        Ok(())
+    })
+}
+
+/// Warm on `engine`: one load, then evaluations only.
+///
+/// # Errors
+///
+/// The engine's error.
+pub fn warm(
+    engine: &dyn Engine,
+    data: &Value,
+    entrypoint: Entrypoint,
+    input: &Value,
+    budget: Duration,
+) -> Result<Stats, EvalError> {
+    let mut policy = engine.load(data)?;
+    measure(budget, || {
+        std::hint::black_box(policy.evaluate(entrypoint, Some(input))?);
+        Ok(())
+    })
+}
+
+/// The floor: `null_policy.wat` per request with `{}` data.
+///
+/// # Errors
+///
+/// The module's error.
+pub fn floor(floor_engine: &Named, budget: Duration) -> Result<Stats, EvalError> {
+    per_request(
+        floor_engine,
+        &merge::empty(),
+        Entrypoint::Email,
+        &json!({}),
+        budget,
+    )
+}
+
+/// The scaling sizes: about 1 KiB, 64 KiB and 1 MiB.
+pub const SCALING_SIZES: [usize; 3] = [1024, 64 * 1024, 1024 * 1024];
+
+/// The engines of the scaling table: native, the floor module and ours, per request.
+///
+/// # Errors
+///
+/// When a module cannot be compiled.
+pub fn scaling_engines() -> anyhow::Result<Vec<Box<dyn Engine>>> {
+    Ok(vec![
+        Box::new(NativeEngine),
+        Box::new(floor_engine()?),
+        Box::new(opa::OpaEngine::new(opa::Mode::PerRequest)?),
+    ])
+}
+
+/// One timed case of the main table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The entrypoint.
+    pub entrypoint: Entrypoint,
+    /// `per request` or `warm`.
+    pub mode: &'static str,
+    /// The engine's name.
+    pub engine: String,
+    /// The timing.
+    pub stats: Stats,
+}
+
+/// One timed case of the scaling table.
+#[derive(Debug, Clone)]
+pub struct ScalingRow {
+    /// The data's shape.
+    pub shape: Shape,
+    /// The data document's size as JSON, in bytes.
+    pub bytes: usize,
+    /// The engine's name.
+    pub engine: String,
+    /// The timing.
+    pub stats: Stats,
+}
+
+/// A whole run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Where the data came from (`the built-in workload`, a config path).
+    pub source: String,
+    /// The data document's size as JSON, in bytes.
+    pub data_bytes: usize,
+    /// The time budget of each measurement.
+    pub budget: Duration,
+    /// The floor, measured in the same run.
+    pub floor: Stats,
+    /// Every engine × entrypoint × mode.
+    pub rows: Vec<Row>,
+    /// The scaling table.
+    pub scaling: Vec<ScalingRow>,
+}
+
+/// An engine for both modes: the per-request one and the warm one (the `opa` engine keeps
+/// one instance in its warm mode).
+pub type EnginePair = (Box<dyn Engine>, Box<dyn Engine>);
+
+/// Runs every measurement. `progress` is told what is measured next and how many of `total`
+/// measurements are done.
+///
+/// # Errors
+///
+/// The first engine error: the data or an input that an engine refuses.
+pub fn run(
+    source: &str,
+    workload: &Workload,
+    engines: &[EnginePair],
+    budget: Duration,
+    mut progress: impl FnMut(&str, usize, usize),
+) -> anyhow::Result<Report> {
+    let scaling_engines = scaling_engines()?;
+    let total = 1
+        + engines.len() * workload.inputs.len() * 2
+        + Shape::ALL.len() * SCALING_SIZES.len() * scaling_engines.len();
+    let mut done = 0;
+    let mut step = |what: String| {
+        progress(&what, done, total);
+        done += 1;
+    };
+    step("floor".to_owned());
+    let floor_module = floor_engine()?;
+    let floor = floor(&floor_module, budget)?;
+    let mut rows = Vec::new();
+    for (per_request_engine, warm_engine) in engines {
+        for (entrypoint, input) in &workload.inputs {
+            let name = per_request_engine.name();
+            step(format!("{name} {} per request", entrypoint.name()));
+            let stats = per_request(
+                per_request_engine.as_ref(),
+                &workload.data,
+                *entrypoint,
+                input,
+                budget,
+            )?;
+            rows.push(Row {
+                entrypoint: *entrypoint,
+                mode: "per request",
+                engine: name.to_owned(),
+                stats,
+            });
+            step(format!("{name} {} warm", entrypoint.name()));
+            let stats = warm(
+                warm_engine.as_ref(),
+                &workload.data,
+                *entrypoint,
+                input,
+                budget,
+            )?;
+            rows.push(Row {
+                entrypoint: *entrypoint,
+                mode: "warm",
+                engine: name.to_owned(),
+                stats,
+            });
+        }
+    }
+    let input = json!({"registration_method": "password", "username": "alice"});
+    let mut scaling = Vec::new();
+    for shape in Shape::ALL {
+        for size in SCALING_SIZES {
+            let data = sized_data(shape, size);
+            let bytes = data.to_string().len();
+            for engine in &scaling_engines {
+                step(format!("{} {} {bytes} bytes", engine.name(), shape.name()));
+                let stats =
+                    per_request(engine.as_ref(), &data, Entrypoint::Register, &input, budget)?;
+                scaling.push(ScalingRow {
+                    shape,
+                    bytes,
+                    engine: engine.name().to_owned(),
+                    stats,
+                });
+            }
+        }
+    }
+    Ok(Report {
+        source: source.to_owned(),
+        data_bytes: workload.data.to_string().len(),
+        budget,
+        floor,
+        rows,
+        scaling,
+    })
+}
+
+/// A duration for people: `812 ns`, `4.68 µs`, `20.2 ms`.
+pub fn human(d: Duration) -> String {
+    let ns = d.as_secs_f64() * 1e9;
+    if ns < 1e3 {
+        format!("{ns:.0} ns")
+    } else if ns < 1e6 {
+        format!("{:.2} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.2} ms", ns / 1e6)
+    } else {
+        format!("{:.2} s", ns / 1e9)
+    }
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(1e-12)
+}
+
+impl Report {
+    /// The native row of the same entrypoint and mode.
+    fn native(&self, row: &Row) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|r| r.engine == "native" && r.entrypoint == row.entrypoint && r.mode == row.mode)
+    }
+
+    /// The report for people: the floor, the main table with ratios, the scaling table.
+    pub fn pretty(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "data: {} ({} bytes); {} ms per measurement; median and p99 of single calls",
+            self.source,
+            self.data_bytes,
+            self.budget.as_millis()
+        );
+        let _ = writeln!(
+            s,
+            "floor (null_policy.wat through opa-wasm, {{}} data, per request): median {}, p99 {} ({} samples)\n",
+            human(self.floor.median),
+            human(self.floor.p99),
+            self.floor.samples
+        );
+        let _ = writeln!(
+            s,
+            "{:<30} {:<12} {:<10} {:>10} {:>10} {:>8} {:>9} {:>9}",
+            "entrypoint", "mode", "engine", "median", "p99", "samples", "/ floor", "/ native"
+        );
+        for row in &self.rows {
+            let to_floor = if row.mode == "per request" {
+                format!("{:.2}x", ratio(row.stats.median, self.floor.median))
+            } else {
+                "-".to_owned()
+            };
+            let to_native = self.native(row).map_or_else(
+                || "-".to_owned(),
+                |n| format!("{:.1}x", ratio(row.stats.median, n.stats.median)),
+            );
+            let _ = writeln!(
+                s,
+                "{:<30} {:<12} {:<10} {:>10} {:>10} {:>8} {:>9} {:>9}",
+                row.entrypoint.name(),
+                row.mode,
+                row.engine,
+                human(row.stats.median),
+                human(row.stats.p99),
+                row.stats.samples,
+                to_floor,
+                to_native
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\nscaling (register/violation per request; / floor is against opa-null on the same data)"
+        );
+        let _ = writeln!(
+            s,
+            "{:<20} {:>10} {:<10} {:>10} {:>10} {:>9}",
+            "shape", "bytes", "engine", "median", "p99", "/ floor"
+        );
+        for row in &self.scaling {
+            let floor = self
+                .scaling
+                .iter()
+                .find(|r| r.engine == "opa-null" && r.shape == row.shape && r.bytes == row.bytes);
+            let to_floor = floor.map_or_else(
+                || "-".to_owned(),
+                |f| format!("{:.2}x", ratio(row.stats.median, f.stats.median)),
+            );
+            let _ = writeln!(
+                s,
+                "{:<20} {:>10} {:<10} {:>10} {:>10} {:>9}",
+                row.shape.name(),
+                row.bytes,
+                row.engine,
+                human(row.stats.median),
+                human(row.stats.p99),
+                to_floor
+            );
+        }
+        s
+    }
+
+    /// The report as one JSON document (times in nanoseconds).
+    pub fn json(&self) -> Value {
+        let stats = |s: &Stats| json!({"median_ns": s.median.as_nanos(), "p99_ns": s.p99.as_nanos(), "samples": s.samples});
+        json!({
+            "source": self.source,
+            "data_bytes": self.data_bytes,
+            "budget_ms": self.budget.as_millis(),
+            "floor": stats(&self.floor),
+            "rows": self.rows.iter().map(|r| {
+                let mut v = json!({
+                    "entrypoint": r.entrypoint.name(),
+                    "mode": r.mode,
+                    "engine": r.engine,
+                    "stats": stats(&r.stats),
+                });
+                if r.mode == "per request" {
+                    v["to_floor"] = json!(ratio(r.stats.median, self.floor.median));
+                }
+                if let Some(n) = self.native(r) {
+                    v["to_native"] = json!(ratio(r.stats.median, n.stats.median));
+                }
+                v
+            }).collect::<Vec<_>>(),
+            "scaling": self.scaling.iter().map(|r| json!({
+                "shape": r.shape.name(),
+                "bytes": r.bytes,
+                "engine": r.engine,
+                "stats": stats(&r.stats),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workload_has_an_input_per_entrypoint_and_sized_data_is_near_its_size() {
+        let w = Workload::builtin();
+        assert!(w.inputs.iter().all(|(_, input)| input.is_object()));
+        for shape in Shape::ALL {
+            for size in SCALING_SIZES {
+                let len = sized_data(shape, size).to_string().len();
+                assert!(
+                    len >= size && len < size + size / 4 + 200,
+                    "{shape:?} {size}: {len}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn measure_keeps_going_until_the_budget_and_the_minimum() {
+        let mut calls = 0;
+        let stats = measure(Duration::ZERO, || {
+            calls += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((calls, stats.samples), (MIN_SAMPLES, MIN_SAMPLES));
+        assert!(stats.median <= stats.p99);
+    }
+}
