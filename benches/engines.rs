@@ -16,13 +16,14 @@
 //! - `data_1mib`: the per-request path with about 1 MiB of policy data as many short strings
 //!   (a ban list), for the same engines; `data_1mib_large_values` with a few large values.
 //!
-//! The workload and the data shapes are `policy_host::bench`'s, which `policy-test bench`
+//! The workload and the data shapes are `policy_test::bench`'s, which `policy-test bench`
 //! times in process.
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use policy_host::{
+use policy_rules::Entrypoint;
+use policy_test::{
     bench::{Shape, Workload, scaling_engines, sized_data},
     engine::{
         Engine,
@@ -34,7 +35,6 @@ use policy_host::{
     limits::Limits,
     merge,
 };
-use policy_rules::Entrypoint;
 use serde_json::{Value, json};
 
 fn workload() -> Workload {

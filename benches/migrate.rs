@@ -9,8 +9,8 @@ use std::{fmt::Write as _, hint::black_box, path::PathBuf};
 
 use claims_mapper::Mapper;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use policy_host::bundle::build;
-use policy_host::claims::{
+use policy_test::bundle::build;
+use policy_test::claims::{
     mas_config::{self, MasConfig},
     migrate::{self, Columns, InputFormat, ReportFormat},
 };
@@ -56,7 +56,7 @@ fn mapper() -> Mapper {
         .expect("the generated config");
     let config = MasConfig::from_value(
         "dist/mas-config.yaml",
-        policy_host::bundle::mas_config::parse(&text).expect("the generated config"),
+        policy_test::bundle::mas_config::parse(&text).expect("the generated config"),
     );
     let data = mas_config::assemble(
         config.base_data().expect("matrix.homeserver"),

@@ -1,15 +1,11 @@
-//! The host side of the policy bundle: engines behind one trait, MAS's data merge, the
-//! differential fixture runner, and the `policy-test` CLI built on them.
+//! The embeddable policy runner: every engine behind one [`engine::Engine`] trait (`native`,
+//! `component`, `opa`, `rego`), their execution limits, and MAS's policy-data merge.
+//!
+//! A Rust host that decides MAS's questions itself links this crate: it loads a data document
+//! into an engine once and evaluates entrypoints, failing closed on any error. The testing and
+//! deployment tooling (fixtures, reports, lint, claims mapping, the bundle, benchmarks and the
+//! `policy-test` CLI) lives in `host/cli` (crate `policy-test`), built on this one.
 
-pub mod bench;
-pub mod bundle;
-pub mod claims;
-pub mod coverage;
 pub mod engine;
-pub mod fixtures;
 pub mod limits;
-pub mod lint;
 pub mod merge;
-pub mod rego_tests;
-pub mod report;
-pub mod runner;

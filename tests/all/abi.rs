@@ -1,6 +1,6 @@
 //! `policy.wasm` at the OPA ABI level, driven the way opa-wasm and the JS SDK drive it.
 
-use policy_host::{
+use policy_test::{
     bundle::wasm_abi::REQUIRED_EXPORTS,
     engine::opa::{Mode, OpaEngine},
 };

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use claims_mapper::{Claims, Mapper, Outcome, env::Template};
-use policy_host::{
+use policy_test::{
     bundle::{self, build, read_tree, signing, verify},
     claims::{
         mas_config::{self, MasConfig},
@@ -131,7 +131,7 @@ fn the_operator_template_alone_locks_tenants_out_and_lint_says_so() {
     let config = MasConfig::load(&config_path()).unwrap();
     let data =
         mas_config::assemble(config.base_data().unwrap(), config.policy_data(), None).unwrap();
-    let findings: Vec<String> = policy_host::lint::tenant_safety::lint(&config, &data)
+    let findings: Vec<String> = policy_test::lint::tenant_safety::lint(&config, &data)
         .iter()
         .map(ToString::to_string)
         .collect();
@@ -145,7 +145,7 @@ fn the_operator_template_alone_locks_tenants_out_and_lint_says_so() {
     );
     // And the generated config is clean.
     let generated = generated_config(&openmeet());
-    assert!(policy_host::lint::tenant_safety::lint(&generated, &data).is_empty());
+    assert!(policy_test::lint::tenant_safety::lint(&generated, &data).is_empty());
 }
 
 #[test]
@@ -335,7 +335,7 @@ fn the_bundle_config_merges_after_the_deployments_own_as_mas_merges_it() {
     let data_json: Value =
         serde_json::from_slice(&std::fs::read(dir.join("data.json")).unwrap()).unwrap();
     assert_eq!(data, data_json);
-    assert!(policy_host::lint::tenant_safety::lint(&merged, &data).is_empty());
+    assert!(policy_test::lint::tenant_safety::lint(&merged, &data).is_empty());
 
     let doubled = MasConfig::load(&list(&config_path())).unwrap();
     let problems = doubled.merge_problems();

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use policy_host::claims::{
+use policy_test::claims::{
     MapperEngine, NativeMapper,
     component::{ComponentMapper, default_limits},
     fixtures,
@@ -56,7 +56,7 @@ fn every_claims_fixture_passes_on_both_engines() {
 
 #[test]
 fn a_trap_in_the_component_is_an_error_and_the_next_call_works() {
-    use policy_host::limits::Limits;
+    use policy_test::limits::Limits;
     use serde_json::json;
 
     let engine = ComponentMapper::new(Limits {

@@ -2,11 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use policy_host::{
+use policy_rules::Entrypoint;
+use policy_test::{
     engine::{Engine as _, EvalError, component::ComponentEngine},
     limits::Limits,
 };
-use policy_rules::Entrypoint;
 use serde_json::{Value, json};
 use wasmtime::{Config, Engine, component::Component};
 
@@ -199,8 +199,8 @@ fn every_engine_refuses_a_too_deep_input_alike() {
         "]".repeat(80)
     ))
     .unwrap();
-    for name in policy_host::engine::ENGINE_NAMES {
-        let engine = policy_host::engine::by_name(name).unwrap();
+    for name in policy_test::engine::ENGINE_NAMES {
+        let engine = policy_test::engine::by_name(name).unwrap();
         let mut policy = engine.load(&json!({})).unwrap();
         assert_eq!(
             policy.evaluate(Entrypoint::Register, Some(&deep)),

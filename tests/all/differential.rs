@@ -29,7 +29,8 @@
 
 use std::{cell::RefCell, collections::BTreeSet, fmt::Write as _};
 
-use policy_host::{
+use policy_rules::Entrypoint;
+use policy_test::{
     engine::{
         Engine, EvalError, LoadedPolicy,
         component::ComponentEngine,
@@ -41,7 +42,6 @@ use policy_host::{
     limits::Limits,
     merge,
 };
-use policy_rules::Entrypoint;
 use proptest::{
     prelude::*,
     test_runner::{Config, TestCaseError, TestRunner},
@@ -1192,7 +1192,7 @@ fn a_disagreement_prints_a_loadable_fixture() {
     let file = dir.join("generated.yaml");
     std::fs::write(&file, &text).unwrap();
     let engines: Vec<Box<dyn Engine>> = vec![Box::new(NativeEngine)];
-    let report = policy_host::runner::run(std::slice::from_ref(&file), &engines, |_| {});
+    let report = policy_test::runner::run(std::slice::from_ref(&file), &engines, |_| {});
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(report.cases.len(), 1, "{text}\n{report:?}");
     assert_eq!(report.failed(), 0, "{text}\n{report:?}");

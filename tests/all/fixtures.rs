@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use policy_host::{coverage::Coverage, engine, fixtures, merge, runner};
+use policy_test::{coverage::Coverage, engine, fixtures, merge, runner};
 use serde_json::json;
 
 #[test]
@@ -119,7 +119,7 @@ fn a_broken_case_is_reported_and_the_rest_still_run() {
 
 #[test]
 fn the_rego_twins_own_tests_pass_with_coverage() {
-    let report = policy_host::rego_tests::run(&engine::rego::default_policy_dir(), true).unwrap();
+    let report = policy_test::rego_tests::run(&engine::rego::default_policy_dir(), true).unwrap();
     assert!(
         report.tests.len() > 10,
         "too few rego tests: {}",

@@ -12,7 +12,7 @@
 use std::{fmt::Write as _, path::PathBuf};
 
 use claims_mapper::Mapper;
-use policy_host::{
+use policy_test::{
     bundle::{self, build},
     claims::{
         mas_config::{self, MasConfig},

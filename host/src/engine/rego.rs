@@ -259,8 +259,9 @@ fn timer(limit: Duration) -> ExecutionTimerConfig {
     }
 }
 
-/// A regorus engine in Rego v1 mode with the execution timer set.
-pub(crate) fn prepared_engine(time_limit: Duration) -> regorus::Engine {
+/// A regorus engine in Rego v1 mode with the execution timer set, without policies: the
+/// engine loads the twin into one, and the Rego test runner loads the tests too.
+pub fn prepared_engine(time_limit: Duration) -> regorus::Engine {
     let mut engine = regorus::Engine::new();
     engine.set_rego_v0(false);
     engine.set_execution_timer_config(timer(time_limit));

@@ -4,7 +4,7 @@
 use std::{path::Path, process::Command};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let git = |args: &[&str]| {
         Command::new("git")
             .args(args)

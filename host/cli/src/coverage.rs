@@ -58,7 +58,7 @@ impl Entry {
 }
 
 /// The contract's catalogue as this crate was built.
-const BUILTIN: &str = include_str!("../../tests/violations.yaml");
+const BUILTIN: &str = include_str!("../../../tests/violations.yaml");
 
 /// The catalogue, with what has been seen of it.
 pub struct Coverage {
@@ -167,9 +167,10 @@ mod tests {
     #[test]
     fn the_built_in_catalogue_is_the_checkouts() {
         let builtin = Coverage::builtin().unwrap();
-        let file =
-            Coverage::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/violations.yaml"))
-                .unwrap();
+        let file = Coverage::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/violations.yaml"),
+        )
+        .unwrap();
         assert_eq!(builtin.counts(), file.counts());
         assert!(builtin.counts().1 > 40);
     }

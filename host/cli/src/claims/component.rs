@@ -23,7 +23,7 @@ use crate::limits::Limits;
 mod bindings {
     wasmtime::component::bindgen!({
         world: "claims-mapper",
-        path: "../wit",
+        path: "../../wit",
     });
 }
 

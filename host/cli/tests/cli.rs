@@ -116,7 +116,7 @@ fn self_check_flags_need_self_check() {
 #[test]
 fn a_foreign_module_gets_its_differences_attributed() {
     let dir = scratch("foreign");
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let cases = root.join("tests/cases");
     let module = root.join("benches/null_policy.wat");
     let (code, out) = policy_test(

@@ -13,7 +13,8 @@ use std::{
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use policy_host::{
+use policy_rules::Entrypoint;
+use policy_test::{
     coverage::Coverage,
     engine,
     fixtures::{self, FIXTURE_SERVER_NAME},
@@ -21,7 +22,6 @@ use policy_host::{
     report::{self, TestRun, ViolationCoverage},
     runner,
 };
-use policy_rules::Entrypoint;
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -67,9 +67,9 @@ enum Command {
     },
     /// Map one login's claims with a provider's `claims_imports`, as MAS would, and check the
     /// result with the policy. Exit 1 when MAS would show an error page.
-    Claims(policy_host::claims::cli::ClaimsArgs),
+    Claims(policy_test::claims::cli::ClaimsArgs),
     /// Check a user export: each user's MXID, lock-outs and collisions. Exit 1 on any.
-    Migrate(policy_host::claims::cli::MigrateArgs),
+    Migrate(policy_test::claims::cli::MigrateArgs),
     /// Report policy data and `claims_imports` that MAS would load but that do not do what
     /// they seem to. Exit 1 on errors (or on warnings with `--deny-warnings`).
     Lint(LintArgs),
@@ -123,7 +123,7 @@ struct BuildArgs {
     out: PathBuf,
     /// `policy.wasm_module` in the generated config; its folder is where Kubernetes mounts the
     /// bundle.
-    #[arg(long, default_value = policy_host::bundle::build::DEFAULT_WASM_MODULE)]
+    #[arg(long, default_value = policy_test::bundle::build::DEFAULT_WASM_MODULE)]
     wasm_module: String,
     /// The Kubernetes namespace of the ConfigMap (default: kubectl's current one).
     #[arg(long)]
@@ -203,7 +203,7 @@ impl DeploymentArgs {
     /// The data every case starts from, or `None` for the fixtures' default (MAS's base data
     /// for `example.com`).
     fn base(&self, server_name: &str) -> anyhow::Result<Option<Value>> {
-        use policy_host::claims::mas_config::{MasConfig, assemble};
+        use policy_test::claims::mas_config::{MasConfig, assemble};
         if self.config.is_none() && self.data.is_none() {
             return Ok(None);
         }
@@ -302,8 +302,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             server_name,
             engine,
         } => eval(&entrypoint, &input, &deployment, &server_name, &engine),
-        Command::Claims(args) => policy_host::claims::cli::claims(&args),
-        Command::Migrate(args) => policy_host::claims::cli::migrate(&args),
+        Command::Claims(args) => policy_test::claims::cli::claims(&args),
+        Command::Migrate(args) => policy_test::claims::cli::migrate(&args),
         Command::Lint(args) => lint(&args),
         Command::Bench(args) => bench(&args),
         Command::Build(args) => build(&args),
@@ -314,7 +314,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal as _;
 
-    use policy_host::bench;
+    use policy_test::bench;
     let (source, workload) = match args.deployment.base(FIXTURE_SERVER_NAME)? {
         Some(data) => {
             let source = args
@@ -387,12 +387,12 @@ fn read_document(path: &std::path::Path) -> anyhow::Result<Value> {
 /// A fixture folder of this repository, for commands whose suites default to it.
 fn repo_suite(relative: &str) -> PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
+        .join("../..")
         .join(relative)
 }
 
 fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
-    use policy_host::bundle::{build, signing::SigningKey};
+    use policy_test::bundle::{build, signing::SigningKey};
     let started = std::time::Instant::now();
     let mut options = build::Options::new(args.config.clone());
     options.data = args.data.as_deref().map(read_document).transpose()?;
@@ -453,7 +453,7 @@ fn build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    use policy_host::bundle::{signing::VerificationKey, verify};
+    use policy_test::bundle::{signing::VerificationKey, verify};
     let started = std::time::Instant::now();
     let verification_key = args
         .verification_key
@@ -508,7 +508,7 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn lint(args: &LintArgs) -> anyhow::Result<ExitCode> {
-    use policy_host::{claims::mas_config, lint};
+    use policy_test::{claims::mas_config, lint};
     let config = args
         .config
         .as_deref()
@@ -675,7 +675,7 @@ fn default_paths(paths: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn export(paths: Vec<PathBuf>, out: &std::path::Path) -> anyhow::Result<ExitCode> {
-    use policy_host::engine::{Engine as _, EvalError, native::NativeEngine};
+    use policy_test::engine::{Engine as _, EvalError, native::NativeEngine};
 
     let mut lines = Vec::new();
     for root in default_paths(paths)? {

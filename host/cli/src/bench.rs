@@ -26,7 +26,7 @@ use crate::{
 };
 
 /// The do-nothing OPA-ABI module of the floor.
-pub const NULL_POLICY_WAT: &str = include_str!("../../benches/null_policy.wat");
+pub const NULL_POLICY_WAT: &str = include_str!("../../../benches/null_policy.wat");
 
 /// The fewest calls a measurement makes, whatever its budget.
 pub const MIN_SAMPLES: usize = 5;
@@ -47,7 +47,7 @@ impl Workload {
     ///
     /// Never: the workload file is checked by a test.
     pub fn builtin() -> Workload {
-        let raw: Value = serde_json::from_str(include_str!("../../benches/workload.json"))
+        let raw: Value = serde_json::from_str(include_str!("../../../benches/workload.json"))
             .unwrap_or_else(|e| unreachable!("benches/workload.json: {e}"));
         let data = merge::merge(merge::base("example.com"), raw["data"].clone())
             .unwrap_or_else(|e| unreachable!("benches/workload.json data: {e}"));
