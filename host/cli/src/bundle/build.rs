@@ -332,7 +332,7 @@ pub fn write(bundle: &Bundle, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// [`FileEntry`] sizes as a listing: `path  size`.
+/// Every file of the bundle with its size in bytes, for the build's listing.
 pub fn listing(bundle: &Bundle) -> Vec<(String, u64)> {
     bundle
         .files

@@ -26,14 +26,7 @@ use serde_json::Value;
 use super::{Manifest, files, mas_config, opa_bundle, read_tree, signing, wasm_abi};
 use crate::{
     claims::{self, MapperEngine, component::ComponentMapper},
-    engine::{
-        Engine, compile_data,
-        component::ComponentEngine,
-        native::NativeEngine,
-        opa::{Mode, OpaEngine},
-        rego::{DEFAULT_TIME_LIMIT, RegoEngine},
-    },
-    limits::Limits,
+    engine::{Artifacts, Engine, by_name_from, compile_data, native::NativeEngine},
     runner,
 };
 
@@ -352,31 +345,18 @@ fn signatures(tree: &[(String, Vec<u8>)], key: &signing::VerificationKey, report
 /// Runs the fixture suites on engines loaded from `dir`.
 fn engines(dir: &Path, options: &Options, report: &mut Report) {
     let mut engines: Vec<Box<dyn Engine>> = vec![Box::new(NativeEngine)];
-    let loaded: [(&str, anyhow::Result<Box<dyn Engine>>); 3] = [
-        (
-            files::POLICY_COMPONENT,
-            std::fs::read(dir.join(files::POLICY_COMPONENT))
-                .map_err(anyhow::Error::from)
-                .and_then(|b| ComponentEngine::from_bytes(&b, Limits::default()))
-                .map(|e| Box::new(e) as Box<dyn Engine>),
-        ),
-        (
-            files::POLICY_WASM,
-            std::fs::read(dir.join(files::POLICY_WASM))
-                .map_err(anyhow::Error::from)
-                .and_then(|b| OpaEngine::from_bytes(&b, Mode::PerRequest))
-                .map(|e| Box::new(e) as Box<dyn Engine>),
-        ),
-        (
-            files::REGO_DIR,
-            RegoEngine::from_dir(&dir.join(files::REGO_DIR), DEFAULT_TIME_LIMIT)
-                .map(|e| Box::new(e) as Box<dyn Engine>),
-        ),
-    ];
-    for (name, engine) in loaded {
-        match engine {
+    let from_dir = Artifacts {
+        bundle: Some(dir.to_owned()),
+        wasm: None,
+    };
+    for (name, artifact) in [
+        ("component", files::POLICY_COMPONENT),
+        ("opa", files::POLICY_WASM),
+        ("rego", files::REGO_DIR),
+    ] {
+        match by_name_from(name, &from_dir) {
             Ok(e) => engines.push(e),
-            Err(e) => report.problem(format!("{name}: cannot be loaded: {e:#}")),
+            Err(e) => report.problem(format!("{artifact}: cannot be loaded: {e:#}")),
         }
     }
     let run = runner::run(&options.suites, &engines, |_| {});
