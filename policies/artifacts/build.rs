@@ -40,6 +40,7 @@ fn main() {
     for watched in [
         "policies/rules/src",
         "policies/rules/Cargo.toml",
+        "policies/rules/build.rs",
         "policies/opa-abi/src",
         "policies/opa-abi/Cargo.toml",
         "policies/opa-abi/build.rs",

@@ -12,6 +12,10 @@
 //!   1 MiB of data, in two shapes: many short strings (a ban list, as real dynamic data is)
 //!   and a few large values.
 //!
+//! - **phases** splits the per-request path of `policy.wasm` and of the floor module (both on
+//!   the workload's data and inputs) into instantiation, data load and evaluation, beside the
+//!   size of `policy.wasm`'s data segments, which every instantiation copies into fresh memory.
+//!
 //! Each measurement repeats its call for a time budget (at least [`MIN_SAMPLES`] times) and
 //! reports the median and the 99th percentile of the single-call times.
 
@@ -225,6 +229,69 @@ pub fn floor(floor_engine: &Named, budget: Duration) -> Result<Stats, EvalError>
     )
 }
 
+/// The median phases of per-request evaluations on one engine and entrypoint.
+#[derive(Debug, Clone)]
+pub struct PhaseRow {
+    /// The entrypoint.
+    pub entrypoint: Entrypoint,
+    /// `opa` (ours) or `opa-null` (the floor module).
+    pub engine: String,
+    /// The median of each phase.
+    pub phases: opa::Phases,
+    /// How many requests were timed.
+    pub samples: usize,
+}
+
+/// Times the phases of per-request evaluations for `budget` (at least [`MIN_SAMPLES`]).
+///
+/// # Errors
+///
+/// The module's error.
+pub fn phases(
+    engine: &opa::OpaEngine,
+    data: &Value,
+    entrypoint: Entrypoint,
+    input: &Value,
+    budget: Duration,
+) -> Result<(opa::Phases, usize), EvalError> {
+    let started = Instant::now();
+    let mut runs = Vec::new();
+    while runs.len() < MIN_SAMPLES || started.elapsed() < budget {
+        runs.push(engine.timed_request(data, entrypoint, input)?);
+    }
+    let median = |pick: fn(&opa::Phases) -> Duration| {
+        let mut times: Vec<Duration> = runs.iter().map(pick).collect();
+        times.sort_unstable();
+        times[(times.len() - 1) / 2]
+    };
+    Ok((
+        opa::Phases {
+            instantiate: median(|p| p.instantiate),
+            load_data: median(|p| p.load_data),
+            evaluate: median(|p| p.evaluate),
+        },
+        runs.len(),
+    ))
+}
+
+/// The total size of a core module's data segments: what each instantiation copies into the
+/// fresh linear memory (an imported memory gets no copy-on-write image).
+///
+/// # Errors
+///
+/// When the module does not parse.
+pub fn data_segment_bytes(wasm: &[u8]) -> anyhow::Result<usize> {
+    let mut total = 0;
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::DataSection(section) = payload? {
+            for segment in section {
+                total += segment?.data.len();
+            }
+        }
+    }
+    Ok(total)
+}
+
 /// The scaling sizes: about 1 KiB, 64 KiB and 1 MiB.
 pub const SCALING_SIZES: [usize; 3] = [1024, 64 * 1024, 1024 * 1024];
 
@@ -282,6 +349,10 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// The scaling table.
     pub scaling: Vec<ScalingRow>,
+    /// The phases of ours and of the floor module, per entrypoint.
+    pub phases: Vec<PhaseRow>,
+    /// The size of `policy.wasm`'s data segments, in bytes.
+    pub data_segment_bytes: usize,
 }
 
 /// An engine for both modes: the per-request one and the warm one (the `opa` engine keeps
@@ -304,6 +375,7 @@ pub fn run(
     let scaling_engines = scaling_engines()?;
     let total = 1
         + engines.len() * workload.inputs.len() * 2
+        + workload.inputs.len() * 2
         + Shape::ALL.len() * SCALING_SIZES.len() * scaling_engines.len();
     let mut done = 0;
     let mut step = |what: String| {
@@ -347,6 +419,20 @@ pub fn run(
             });
         }
     }
+    let ours = opa::OpaEngine::new(opa::Mode::PerRequest)?;
+    let mut phase_rows = Vec::new();
+    for (entrypoint, input) in &workload.inputs {
+        for (name, engine) in [("opa-null", &floor_module.1), ("opa", &ours)] {
+            step(format!("{name} {} phases", entrypoint.name()));
+            let (phases, samples) = phases(engine, &workload.data, *entrypoint, input, budget)?;
+            phase_rows.push(PhaseRow {
+                entrypoint: *entrypoint,
+                engine: name.to_owned(),
+                phases,
+                samples,
+            });
+        }
+    }
     let input = json!({"registration_method": "password", "username": "alice"});
     let mut scaling = Vec::new();
     for shape in Shape::ALL {
@@ -373,6 +459,8 @@ pub fn run(
         floor,
         rows,
         scaling,
+        phases: phase_rows,
+        data_segment_bytes: data_segment_bytes(policy_artifacts::policy_wasm())?,
     })
 }
 
@@ -477,6 +565,29 @@ impl Report {
                 to_floor
             );
         }
+        let _ = writeln!(
+            s,
+            "\nphases per request (medians; workload data; policy.wasm data segments: {} bytes)",
+            self.data_segment_bytes
+        );
+        let _ = writeln!(
+            s,
+            "{:<30} {:<10} {:>12} {:>10} {:>10} {:>10}",
+            "entrypoint", "engine", "instantiate", "load data", "evaluate", "sum"
+        );
+        for row in &self.phases {
+            let p = &row.phases;
+            let _ = writeln!(
+                s,
+                "{:<30} {:<10} {:>12} {:>10} {:>10} {:>10}",
+                row.entrypoint.name(),
+                row.engine,
+                human(p.instantiate),
+                human(p.load_data),
+                human(p.evaluate),
+                human(p.instantiate + p.load_data + p.evaluate)
+            );
+        }
         s
     }
 
@@ -508,6 +619,15 @@ impl Report {
                 "bytes": r.bytes,
                 "engine": r.engine,
                 "stats": stats(&r.stats),
+            })).collect::<Vec<_>>(),
+            "data_segment_bytes": self.data_segment_bytes,
+            "phases": self.phases.iter().map(|r| json!({
+                "entrypoint": r.entrypoint.name(),
+                "engine": r.engine,
+                "samples": r.samples,
+                "instantiate_ns": r.phases.instantiate.as_nanos(),
+                "load_data_ns": r.phases.load_data.as_nanos(),
+                "evaluate_ns": r.phases.evaluate.as_nanos(),
             })).collect::<Vec<_>>(),
         })
     }

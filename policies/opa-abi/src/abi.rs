@@ -230,7 +230,10 @@ pub extern "C" fn opa_value_parse(ptr: i32, len: i32) -> i32 {
 pub extern "C" fn opa_json_dump(addr: i32) -> i32 {
     install_panic_hook();
     // SAFETY: `addr` is a value address the host got from this module.
-    let text = unsafe { document(addr) }.map_or_else(|| "null".to_owned(), |d| d.value.to_string());
+    let text = unsafe { document(addr) }.map_or_else(
+        || "null".to_owned(),
+        |d| policy_rules::json_text::to_string(&d.value),
+    );
     c_string(&text)
 }
 

@@ -13,6 +13,7 @@ use crate::{
     cidr::Cidr,
     constraint::{Constraint, Gate},
     glob::Glob,
+    json_text::Json,
     mxid::AdminUser,
     tenants::Tenants,
     value::{get, iter, path, truthy},
@@ -73,7 +74,7 @@ impl DataError {
 
     pub(crate) fn cidr(path: &DataPath, item: &Value) -> Self {
         DataError {
-            message: format!("invalid CIDR at {path}: {item}"),
+            message: format!("invalid CIDR at {path}: {}", Json(item)),
         }
     }
 

@@ -13,6 +13,7 @@ pub mod constraint;
 pub mod data;
 pub mod entrypoints;
 pub mod glob;
+pub mod json_text;
 pub mod mxid;
 pub mod re2;
 pub mod requester;

@@ -67,7 +67,8 @@ fn one_line_reason(message: &str) -> String {
         .find_map(|line| line.trim().strip_prefix("error: "))
         .unwrap_or_else(|| message.lines().last().unwrap_or("invalid regex"))
         .trim()
-        .to_lowercase()
+        // regex-lite's messages are static ASCII text.
+        .to_ascii_lowercase()
 }
 
 /// Go's Perl classes, as inclusive code point ranges.
@@ -100,18 +101,42 @@ struct Translator {
     groups: Vec<bool>,
 }
 
+include!(concat!(env!("OUT_DIR"), "/case_runs.rs"));
+
+/// The single-character lower and upper case offsets of `c` (0 for none), as
+/// `char::to_lowercase`/`to_uppercase` give them, from the generated [`CASE_RUNS`].
+fn case_offsets(c: char) -> (i32, i32) {
+    if c.is_ascii_uppercase() {
+        return (32, 0);
+    }
+    if c.is_ascii_lowercase() {
+        return (0, -32);
+    }
+    let cp = c as u32;
+    CASE_RUNS
+        .iter()
+        .find(|&&(first, count, stride, _, _)| {
+            let stride = u32::from(stride);
+            cp >= first && (cp - first) % stride == 0 && (cp - first) / stride < u32::from(count)
+        })
+        .map_or((0, 0), |&(_, _, _, lower, upper)| (lower, upper))
+}
+
 /// The case variants of `c`, itself first; a single element when it has none.
 fn case_variants(c: char) -> Vec<char> {
     let mut variants = vec![c];
-    let mut single = |mut it: std::iter::Peekable<std::vec::IntoIter<char>>| {
-        if let (Some(v), None) = (it.next(), it.peek())
+    let (lower, upper) = case_offsets(c);
+    for offset in [lower, upper] {
+        let v = (c as u32)
+            .checked_add_signed(offset)
+            .and_then(char::from_u32);
+        if let Some(v) = v
+            && offset != 0
             && !variants.contains(&v)
         {
             variants.push(v);
         }
-    };
-    single(c.to_lowercase().collect::<Vec<_>>().into_iter().peekable());
-    single(c.to_uppercase().collect::<Vec<_>>().into_iter().peekable());
+    }
     variants
 }
 
@@ -578,6 +603,28 @@ mod tests {
 
     fn m(p: &str, s: &str) -> bool {
         Re2::new(p).unwrap().is_match(s)
+    }
+
+    /// The generated table gives, for every character, the variants the standard library's
+    /// case mappings give.
+    #[test]
+    fn case_variants_match_the_standard_library_for_every_character() {
+        fn single(mut it: impl Iterator<Item = char>) -> Option<char> {
+            let first = it.next()?;
+            it.next().is_none().then_some(first)
+        }
+        for c in (0..=0x10_FFFF).filter_map(char::from_u32) {
+            let mut expected = vec![c];
+            for v in [single(c.to_lowercase()), single(c.to_uppercase())]
+                .into_iter()
+                .flatten()
+            {
+                if !expected.contains(&v) {
+                    expected.push(v);
+                }
+            }
+            assert_eq!(case_variants(c), expected, "{c:?}");
+        }
     }
 
     #[test]

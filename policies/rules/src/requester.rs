@@ -13,7 +13,7 @@ fn render(v: Option<&Value>) -> String {
     match v {
         Some(Value::String(s)) => s.clone(),
         // `null` prints as `null` (D3); other types are outside the contract and print as JSON.
-        Some(other) => other.to_string(),
+        Some(other) => crate::json_text::to_string(other),
         None => String::new(),
     }
 }

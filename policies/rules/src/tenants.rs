@@ -24,6 +24,7 @@ use serde_json::{Map, Value};
 use crate::{
     data::{DataError, DataPath},
     glob::Glob,
+    json_text::{Json, quoted},
 };
 
 /// The default claim that names a user's tenant upstream.
@@ -210,7 +211,7 @@ fn refuse_unknown_keys(
     match map.keys().find(|k| !known.contains(&k.as_str())) {
         Some(key) => Err(DataError::new(format!(
             "unknown key at {at}: {}, expected one of {}",
-            Value::from(key.as_str()),
+            quoted(key),
             known.join(", ")
         ))),
         None => Ok(()),
@@ -229,7 +230,7 @@ fn affix(map: &Map<String, Value>, key: &str, at: &DataPath) -> Result<String, D
         Some(Value::String(s)) => Err(DataError::new(format!(
             "invalid value at {}: {} has characters outside [a-z0-9.=_/+-]",
             at.key(key),
-            Value::from(s.as_str())
+            quoted(s)
         ))),
         Some(other) => Err(DataError::wrong_type(&at.key(key), "a string", other)),
     }
@@ -247,8 +248,9 @@ fn switch(
         Some((_, Some(s))) if s == default => Ok(false),
         Some((_, Some(s))) if s == other => Ok(true),
         Some((v, _)) => Err(DataError::new(format!(
-            "invalid value at {}: expected \"{default}\" or \"{other}\", found {v}",
-            at.key(key)
+            "invalid value at {}: expected \"{default}\" or \"{other}\", found {}",
+            at.key(key),
+            Json(v)
         ))),
     }
 }
@@ -299,12 +301,8 @@ fn compile_tenant(id: &str, v: &Value, at: &DataPath) -> Result<Tenant, DataErro
         suspended: switch(map, "status", ["active", "suspended"], at)?,
         registration_closed: switch(map, "registration", ["open", "closed"], at)?,
         email_domains: string_list(map, "email_domains", at, |s, path| {
-            Glob::parse(s).ok_or_else(|| {
-                DataError::new(format!(
-                    "invalid glob at {path}: {}",
-                    Value::from(s.to_owned())
-                ))
-            })
+            Glob::parse(s)
+                .ok_or_else(|| DataError::new(format!("invalid glob at {path}: {}", quoted(s))))
         })?,
         allowed_clients: string_list(map, "allowed_clients", at, |s, _| Ok(s.to_owned()))?,
     })
@@ -326,16 +324,16 @@ fn check_unambiguous(ranked: &[Tenant], at: &DataPath) -> Result<(), DataError> 
                 return Err(DataError::new(format!(
                     "two default tenants at {at}: {} and {} both have an empty localpart_prefix \
                      and localpart_suffix",
-                    Value::from(a.id.as_str()),
-                    Value::from(b.id.as_str())
+                    quoted(&a.id),
+                    quoted(&b.id)
                 )));
             }
             if overlap(a, b) {
                 return Err(DataError::new(format!(
                     "ambiguous tenants at {at}: {} and {} can match the same username with \
                      prefix+suffix of equal length",
-                    Value::from(a.id.as_str()),
-                    Value::from(b.id.as_str())
+                    quoted(&a.id),
+                    quoted(&b.id)
                 )));
             }
         }
