@@ -62,7 +62,7 @@ impl GuestPolicy for LoadedPolicy {
             JsonError::TooDeep(msg) | JsonError::Malformed(msg) => Error::InvalidData(msg),
         })?;
         let policy =
-            PolicyData::compile(Some(&data)).map_err(|e| Error::InvalidData(e.to_string()))?;
+            PolicyData::compile_owned(data).map_err(|e| Error::InvalidData(e.to_string()))?;
         Ok(PolicyHandle::new(LoadedPolicy(policy)))
     }
 

@@ -4,7 +4,7 @@
 //! also compiled as policy data right away: the parser cannot tell data from input, and
 //! compiling at parse time is what makes an invalid regex or CIDR abort the *data load*, where
 //! MAS reports it (D5). Inputs never hold the keys that compilation reads, so for them it is a
-//! handful of failed lookups.
+//! handful of failed lookups. The compiled form owns the parsed value, so nothing is copied.
 
 #![expect(
     unsafe_code,
@@ -27,10 +27,21 @@ unsafe extern "C" {
     fn opa_abort(message: i32);
 }
 
-/// A JSON value in linear memory, with its compiled policy form when it was parsed.
-struct Document {
-    value: Value,
-    policy: Option<PolicyData>,
+/// A JSON value in linear memory.
+enum Document {
+    /// Parsed by `opa_json_parse`: compiled as policy data, which owns the value.
+    Parsed(PolicyData),
+    /// Made here (results, `builtins()`, `entrypoints()`): never compiled.
+    Made(Value),
+}
+
+impl Document {
+    fn value(&self) -> &Value {
+        match self {
+            Document::Parsed(policy) => policy.document(),
+            Document::Made(value) => value,
+        }
+    }
 }
 
 /// The state of the context evaluation path (ABI minor < 2, and the JS SDK without the minor).
@@ -120,15 +131,12 @@ fn parse_json(raw: &[u8], what: &str) -> Option<Value> {
     }
 }
 
-fn compile(value: &Value) -> PolicyData {
-    PolicyData::compile(Some(value)).unwrap_or_else(|err| abort(&err.to_string()))
+fn compile(value: Value) -> PolicyData {
+    PolicyData::compile_owned(value).unwrap_or_else(|err| abort(&err.to_string()))
 }
 
 fn new_document(value: Value) -> i32 {
-    leak(Document {
-        value,
-        policy: None,
-    })
+    leak(Document::Made(value))
 }
 
 /// Copies `text` plus a NUL onto the heap and returns its address.
@@ -151,11 +159,8 @@ fn evaluate(entrypoint: i32, data: i32, input: Option<&Value>) -> String {
     // compiled form; it is compiled for this evaluation only and never cached, because this
     // allocation sits above the heap pointer the host will rewind to.
     let violations = match unsafe { document(data) } {
-        Some(Document {
-            policy: Some(policy),
-            ..
-        }) => policy.evaluate(entrypoint, input),
-        Some(doc) => compile(&doc.value).evaluate(entrypoint, input),
+        Some(Document::Parsed(policy)) => policy.evaluate(entrypoint, input),
+        Some(Document::Made(value)) => compile(value.clone()).evaluate(entrypoint, input),
         None => PolicyData::compile(None)
             .unwrap_or_else(|err| abort(&err.to_string()))
             .evaluate(entrypoint, input),
@@ -212,11 +217,7 @@ pub extern "C" fn opa_json_parse(ptr: i32, len: i32) -> i32 {
     let Some(value) = parse_json(bytes(ptr, len), "document") else {
         return 0;
     };
-    let policy = compile(&value);
-    leak(Document {
-        value,
-        policy: Some(policy),
-    })
+    leak(Document::Parsed(compile(value)))
 }
 
 /// `opa_value_parse`: the same as `opa_json_parse`; values and JSON are one form here.
@@ -232,7 +233,7 @@ pub extern "C" fn opa_json_dump(addr: i32) -> i32 {
     // SAFETY: `addr` is a value address the host got from this module.
     let text = unsafe { document(addr) }.map_or_else(
         || "null".to_owned(),
-        |d| policy_rules::json_text::to_string(&d.value),
+        |d| policy_rules::json_text::to_string(d.value()),
     );
     c_string(&text)
 }
@@ -313,7 +314,7 @@ pub extern "C" fn eval(ctx: i32) -> i32 {
     // SAFETY: `ctx` comes from `opa_eval_ctx_new`.
     let ctx = unsafe { context(ctx) };
     // SAFETY: the input is a value address the host got from this module.
-    let input = unsafe { document(ctx.input) }.map(|d| &d.value);
+    let input = unsafe { document(ctx.input) }.map(|d| d.value());
     let result = evaluate(ctx.entrypoint, ctx.data, input);
     let value = serde_json::from_str(&result)
         .unwrap_or_else(|_| abort("internal: result is not valid JSON"));
@@ -353,16 +354,23 @@ pub extern "C" fn opa_eval(
 fn path_keys(path: i32) -> Option<Vec<String>> {
     // SAFETY: `path` is a value address the host got from this module.
     let doc = unsafe { document(path) }?;
-    doc.value
+    doc.value()
         .as_array()?
         .iter()
         .map(|k| k.as_str().map(str::to_owned))
         .collect()
 }
 
-/// Re-validates a document after an in-place edit, so edited data is never used uncompiled.
-fn recompile(doc: &mut Document) {
-    doc.policy = Some(compile(&doc.value));
+/// Edits a copy of a document's value and, when `edit` succeeds (returns the ABI code 0),
+/// compiles it and puts it in place, so edited data is never used uncompiled. On a failed edit,
+/// or an abort for invalid data, the document stays as it was.
+fn edit(doc: &mut Document, edit: impl FnOnce(&mut Value) -> i32) -> i32 {
+    let mut value = doc.value().clone();
+    let code = edit(&mut value);
+    if code == 0 {
+        *doc = Document::Parsed(compile(value));
+    }
+    code
 }
 
 /// `opa_value_add_path(base, path, value) -> error code`
@@ -375,23 +383,23 @@ pub extern "C" fn opa_value_add_path(base: i32, path: i32, value: i32) -> i32 {
     }) else {
         return 2;
     };
-    let new = new.value.clone();
-    let Some((last, parents)) = keys.split_last() else {
-        doc.value = new;
-        recompile(doc);
-        return 0;
-    };
-    let mut cur = &mut doc.value;
-    for key in parents {
+    let new = new.value().clone();
+    edit(doc, |root| {
+        let Some((last, parents)) = keys.split_last() else {
+            *root = new;
+            return 0;
+        };
+        let mut cur = root;
+        for key in parents {
+            let Value::Object(map) = cur else { return 3 };
+            cur = map
+                .entry(key.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+        }
         let Value::Object(map) = cur else { return 3 };
-        cur = map
-            .entry(key.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
-    }
-    let Value::Object(map) = cur else { return 3 };
-    map.insert(last.clone(), new);
-    recompile(doc);
-    0
+        map.insert(last.clone(), new);
+        0
+    })
 }
 
 /// `opa_value_remove_path(base, path) -> error code`
@@ -405,20 +413,21 @@ pub extern "C" fn opa_value_remove_path(base: i32, path: i32) -> i32 {
     let Some((last, parents)) = keys.split_last() else {
         return 3;
     };
-    let mut cur = &mut doc.value;
-    for key in parents {
-        match cur {
-            Value::Object(map) => match map.get_mut(key) {
-                Some(next) => cur = next,
-                None => return 3,
-            },
-            _ => return 3,
+    edit(doc, |root| {
+        let mut cur = root;
+        for key in parents {
+            match cur {
+                Value::Object(map) => match map.get_mut(key) {
+                    Some(next) => cur = next,
+                    None => return 3,
+                },
+                _ => return 3,
+            }
         }
-    }
-    let Value::Object(map) = cur else { return 3 };
-    if map.remove(last).is_none() {
-        return 3;
-    }
-    recompile(doc);
-    0
+        let Value::Object(map) = cur else { return 3 };
+        if map.remove(last).is_none() {
+            return 3;
+        }
+        0
+    })
 }

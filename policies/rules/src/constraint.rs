@@ -6,77 +6,67 @@ use serde_json::Value;
 use crate::{
     data::{DataError, DataPath},
     re2::Re2,
-    value::{compare, get, iter},
+    value::{compare, get, iter, path},
 };
 
 /// A compiled constraint object. A non-object constraint compiles to one that matches nothing.
+///
+/// Only the regexes are compiled; the lists are read from the data document in place when a
+/// value is matched, so a ban list of 100,000 strings is never copied at load (MAS loads the
+/// data into `policy.wasm` on every request).
 #[derive(Debug, Clone, Default)]
 pub struct Constraint {
-    literals: Vec<Value>,
-    substrings: Vec<String>,
-    prefixes: Vec<String>,
-    suffixes: Vec<String>,
+    /// Where the constraint object sits in the data document.
+    at: &'static [&'static str],
     regexes: Vec<Re2>,
 }
 
-fn strings(v: Option<&Value>) -> Vec<String> {
-    iter(v)
-        .filter_map(|item| item.as_str().map(str::to_owned))
-        .collect()
-}
-
 impl Constraint {
-    /// Compiles the constraint object found at `path`.
+    /// Compiles the constraint object at `at` in `data`.
     ///
     /// # Errors
     ///
     /// Every item of `regexes` must be a string that compiles with RE2 meaning (D5).
-    pub fn compile(v: Option<&Value>, path: &DataPath) -> Result<Self, DataError> {
-        let regexes_path = path.key("regexes");
+    pub fn compile(data: &Value, at: &'static [&'static str]) -> Result<Self, DataError> {
+        let v = path(Some(data), at);
+        let regexes_path = || DataPath::root().keys(at).key("regexes");
         let regexes = match get(v, "regexes") {
             Some(Value::Array(items)) => items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| compile_regex(item, &regexes_path.index(i)))
+                .map(|(i, item)| compile_regex(item, || regexes_path().index(i)))
                 .collect::<Result<_, _>>()?,
             Some(Value::Object(map)) => map
                 .iter()
-                .map(|(k, item)| compile_regex(item, &regexes_path.key(k)))
+                .map(|(k, item)| compile_regex(item, || regexes_path().key(k)))
                 .collect::<Result<_, _>>()?,
             _ => Vec::new(),
         };
-        Ok(Constraint {
-            literals: iter(get(v, "literals")).cloned().collect(),
-            substrings: strings(get(v, "substrings")),
-            prefixes: strings(get(v, "prefixes")),
-            suffixes: strings(get(v, "suffixes")),
-            regexes,
-        })
+        Ok(Constraint { at, regexes })
     }
 
-    /// `matches(s, c)`: absent never matches; apart from literals, only strings match.
-    pub fn matches(&self, s: Option<&Value>) -> bool {
+    /// `matches(s, c)` for this constraint in `data`, the document it was compiled from:
+    /// absent never matches; apart from literals, only strings match.
+    pub fn matches(&self, data: &Value, s: Option<&Value>) -> bool {
         let Some(s) = s else { return false };
-        if self
-            .literals
-            .iter()
-            .any(|l| compare(s, l) == std::cmp::Ordering::Equal)
-        {
+        let c = path(Some(data), self.at);
+        if iter(get(c, "literals")).any(|l| compare(s, l) == std::cmp::Ordering::Equal) {
             return true;
         }
         let Some(s) = s.as_str() else { return false };
+        let strings = |key| iter(get(c, key)).filter_map(Value::as_str);
         self.regexes.iter().any(|re| re.is_match(s))
-            || self.substrings.iter().any(|p| s.contains(p.as_str()))
-            || self.suffixes.iter().any(|p| s.ends_with(p.as_str()))
-            || self.prefixes.iter().any(|p| s.starts_with(p.as_str()))
+            || strings("substrings").any(|p| s.contains(p))
+            || strings("suffixes").any(|p| s.ends_with(p))
+            || strings("prefixes").any(|p| s.starts_with(p))
     }
 }
 
-fn compile_regex(item: &Value, path: &DataPath) -> Result<Re2, DataError> {
+fn compile_regex(item: &Value, path: impl FnOnce() -> DataPath) -> Result<Re2, DataError> {
     let Value::String(pattern) = item else {
-        return Err(DataError::regex(path, "not a string"));
+        return Err(DataError::regex(&path(), "not a string"));
     };
-    Re2::new(pattern).map_err(|reason| DataError::regex(path, &reason))
+    Re2::new(pattern).map_err(|reason| DataError::regex(&path(), &reason))
 }
 
 /// A gate key: absent or `false` leaves everything allowed; any other value restricts to the

@@ -108,12 +108,15 @@ impl fmt::Display for DataError {
 impl std::error::Error for DataError {}
 
 /// The compiled, ready-to-evaluate form of the data document.
+///
+/// It owns the document itself: what needs compiling (regexes, globs, CIDRs, tenants, admin
+/// users) is compiled, and everything else, ban lists above all, is read in place when a rule
+/// needs it. Nothing large is copied at load.
 #[derive(Debug, Clone)]
 pub struct PolicyData {
+    pub(crate) document: Value,
     pub(crate) server_name: Option<String>,
-    pub(crate) session_limit: Option<Value>,
     pub(crate) admin_users: Vec<AdminUser>,
-    pub(crate) admin_clients: Vec<Value>,
     pub(crate) banned_ips: Vec<Cidr>,
     pub(crate) banned_user_agents: Constraint,
     pub(crate) allowed_usernames: Gate<Constraint>,
@@ -134,19 +137,23 @@ fn globs(v: Option<&Value>) -> Vec<Glob> {
         .collect()
 }
 
-fn cidrs(v: Option<&Value>, at: &DataPath) -> Result<Vec<Cidr>, DataError> {
-    let parse = |item: &Value, path: DataPath| {
+fn cidrs(data: &Value, at: &[&str]) -> Result<Vec<Cidr>, DataError> {
+    let parse = |item: &Value, path: &dyn Fn() -> DataPath| {
         item.as_str()
             .and_then(Cidr::parse_entry)
-            .ok_or_else(|| DataError::cidr(&path, item))
+            .ok_or_else(|| DataError::cidr(&path(), item))
     };
-    match v {
+    let root = || DataPath::root().keys(at);
+    match path(Some(data), at) {
         Some(Value::Array(items)) => items
             .iter()
             .enumerate()
-            .map(|(i, item)| parse(item, at.index(i)))
+            .map(|(i, item)| parse(item, &|| root().index(i)))
             .collect(),
-        Some(Value::Object(map)) => map.iter().map(|(k, item)| parse(item, at.key(k))).collect(),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, item)| parse(item, &|| root().key(k)))
+            .collect(),
         _ => Ok(Vec::new()),
     }
 }
@@ -162,54 +169,91 @@ impl PolicyData {
         &self.tenants
     }
 
+    /// `data.session_limit`, when set.
+    pub(crate) fn session_limit(&self) -> Option<&Value> {
+        get(Some(&self.document), "session_limit")
+    }
+
+    /// The entries of `data.admin_clients`.
+    pub(crate) fn admin_clients(&self) -> impl Iterator<Item = &Value> {
+        iter(get(Some(&self.document), "admin_clients"))
+    }
+
+    /// Whether `s` matches `constraint`, one of this data's constraints.
+    pub(crate) fn matches(&self, constraint: &Constraint, s: Option<&Value>) -> bool {
+        constraint.matches(&self.document, s)
+    }
+
+    /// The data document this was compiled from.
+    pub fn document(&self) -> &Value {
+        &self.document
+    }
+
+    /// Gives the data document back.
+    pub fn into_document(self) -> Value {
+        self.document
+    }
+
     /// Validates and compiles a data document. `None` (no data) compiles like `{}`.
     ///
     /// # Errors
     ///
     /// Returns the first invalid regex, CIDR or `server_name`, named by its data path.
     pub fn compile(data: Option<&Value>) -> Result<Self, DataError> {
-        let root = DataPath::root();
-        let server_name: Option<String> = match get(data, "server_name") {
+        Self::compile_owned(data.cloned().unwrap_or(Value::Null))
+    }
+
+    /// [`PolicyData::compile`] of a document this takes over, without copying it.
+    ///
+    /// # Errors
+    ///
+    /// As [`PolicyData::compile`].
+    pub fn compile_owned(data: Value) -> Result<Self, DataError> {
+        let doc = &data;
+        let server_name: Option<String> = match get(Some(doc), "server_name") {
             None => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(other) => {
                 return Err(DataError::wrong_type(
-                    &root.key("server_name"),
+                    &DataPath::root().key("server_name"),
                     "a string",
                     other,
                 ));
             }
         };
-        let constraint = |keys: &[&str]| Constraint::compile(path(data, keys), &root.keys(keys));
-        let cfg = get(data, "client_registration");
-        let admin_users = iter(get(data, "admin_users"))
+        let at = |keys: &[&str]| path(Some(doc), keys);
+        let cfg = get(Some(doc), "client_registration");
+        let admin_users = iter(get(Some(doc), "admin_users"))
             .map(|entry| AdminUser::new(entry, server_name.as_deref()))
             .collect();
-        Ok(PolicyData {
+        const ALLOWED_USERNAMES: &[&str] = &["registration", "allowed_usernames"];
+        const ALLOWED_ADDRESSES: &[&str] = &["emails", "allowed_addresses"];
+        let compiled = PolicyData {
             server_name,
-            session_limit: get(data, "session_limit").cloned(),
             admin_users,
-            admin_clients: iter(get(data, "admin_clients")).cloned().collect(),
-            banned_ips: cidrs(
-                path(data, &["requester", "banned_ips"]),
-                &root.keys(&["requester", "banned_ips"]),
-            )?,
-            banned_user_agents: constraint(&["requester", "banned_user_agents"])?,
-            allowed_usernames: Gate::compile(
-                path(data, &["registration", "allowed_usernames"]),
-                |_| constraint(&["registration", "allowed_usernames"]),
-            )?,
-            banned_usernames: constraint(&["registration", "banned_usernames"])?,
-            allowed_addresses: Gate::compile(path(data, &["emails", "allowed_addresses"]), |_| {
-                constraint(&["emails", "allowed_addresses"])
+            banned_ips: cidrs(doc, &["requester", "banned_ips"])?,
+            banned_user_agents: Constraint::compile(doc, &["requester", "banned_user_agents"])?,
+            allowed_usernames: Gate::compile(at(ALLOWED_USERNAMES), |_| {
+                Constraint::compile(doc, ALLOWED_USERNAMES)
             })?,
-            banned_addresses: constraint(&["emails", "banned_addresses"])?,
-            allowed_domains: Gate::compile(get(data, "allowed_domains"), |v| Ok(globs(Some(v))))?,
-            banned_domains: globs(get(data, "banned_domains")),
+            banned_usernames: Constraint::compile(doc, &["registration", "banned_usernames"])?,
+            allowed_addresses: Gate::compile(at(ALLOWED_ADDRESSES), |_| {
+                Constraint::compile(doc, ALLOWED_ADDRESSES)
+            })?,
+            banned_addresses: Constraint::compile(doc, &["emails", "banned_addresses"])?,
+            allowed_domains: Gate::compile(get(Some(doc), "allowed_domains"), |v| {
+                Ok(globs(Some(v)))
+            })?,
+            banned_domains: globs(get(Some(doc), "banned_domains")),
             allow_insecure_uris: truthy(get(cfg, "allow_insecure_uris")),
             allow_host_mismatch: truthy(get(cfg, "allow_host_mismatch")),
             allow_missing_client_uri: truthy(get(cfg, "allow_missing_client_uri")),
-            tenants: Tenants::compile(get(data, "tenants"), &root.key("tenants"))?,
+            tenants: Tenants::compile(get(Some(doc), "tenants"), &DataPath::root().key("tenants"))?,
+            document: Value::Null,
+        };
+        Ok(PolicyData {
+            document: data,
+            ..compiled
         })
     }
 }

@@ -26,7 +26,7 @@ pub fn violation(data: &PolicyData, input: Option<&Value>) -> Option<Violation> 
     let ip_banned = ip
         .and_then(Value::as_str)
         .is_some_and(|ip| data.banned_ips.iter().any(|cidr| cidr.contains(ip)));
-    if !ip_banned && !data.banned_user_agents.matches(ua) {
+    if !ip_banned && !data.matches(&data.banned_user_agents, ua) {
         return None;
     }
     let who = match (truthy(ip), truthy(ua)) {

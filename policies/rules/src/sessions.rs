@@ -19,12 +19,12 @@ pub enum Limit {
 
 /// `limits_on`: `data.session_limit` is present and not `null`.
 fn limits_on(data: &PolicyData) -> bool {
-    !matches!(data.session_limit, None | Some(Value::Null))
+    !matches!(data.session_limit(), None | Some(Value::Null))
 }
 
 /// `threshold_ok`: no threshold configured, or `T ≤ max_session_threshold`.
 fn threshold_ok(data: &PolicyData, total: Option<&Value>) -> bool {
-    let limit = data.session_limit.as_ref();
+    let limit = data.session_limit();
     if matches!(limit, None | Some(Value::Null | Value::Bool(false))) {
         return true;
     }
@@ -49,7 +49,7 @@ pub fn too_many(
         Limit::Soft => "soft_limit",
         Limit::Hard => "hard_limit",
     };
-    let bound = get(data.session_limit.as_ref(), key);
+    let bound = get(data.session_limit(), key);
     if !le(bound, total) {
         return None;
     }

@@ -21,34 +21,6 @@ pub fn too_deep_message(what: &str) -> String {
     format!("{what} is nested deeper than {MAX_DEPTH} levels")
 }
 
-/// Whether the JSON text nests at most [`MAX_DEPTH`] levels; scans bytes without parsing.
-pub fn json_depth_within_limit(text: &[u8]) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in text {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return false;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    true
-}
-
 /// Why a JSON document was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JsonError {
@@ -58,18 +30,106 @@ pub enum JsonError {
     Malformed(String),
 }
 
-/// Parses a JSON document (`what` names it in errors) after checking its depth, so that no
-/// engine recurses deeper than [`MAX_DEPTH`] levels on hostile input.
+/// Parses a JSON document (`what` names it in errors), refusing it as soon as it nests deeper
+/// than [`MAX_DEPTH`] levels, so that no engine recurses deeper than that on hostile input.
+///
+/// The depth is counted while parsing, in one pass over the text: a separate scan before
+/// parsing costs as much again, which `policy.wasm` pays for the whole data document on every
+/// request.
 ///
 /// # Errors
 ///
 /// [`JsonError::TooDeep`] or [`JsonError::Malformed`], with a one-line message.
 pub fn parse_limited(text: &[u8], what: &str) -> Result<Value, JsonError> {
-    if !json_depth_within_limit(text) {
-        return Err(JsonError::TooDeep(too_deep_message(what)));
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let parsed = serde::de::DeserializeSeed::deserialize(Limited(MAX_DEPTH), &mut de)
+        .and_then(|value| de.end().map(|()| value));
+    parsed.map_err(|e| {
+        if e.is_data() && e.to_string().starts_with(TOO_DEEP) {
+            JsonError::TooDeep(too_deep_message(what))
+        } else {
+            JsonError::Malformed(format!("{what} is not valid JSON: {e}"))
+        }
+    })
+}
+
+/// The marker of the depth error inside `serde_json`'s error.
+const TOO_DEEP: &str = "nested too deeply";
+
+/// Deserialises a `Value` that may still open this many levels of arrays and objects.
+struct Limited(usize);
+
+impl Limited {
+    fn deeper<E: serde::de::Error>(&self) -> Result<Limited, E> {
+        match self.0.checked_sub(1) {
+            Some(left) => Ok(Limited(left)),
+            None => Err(E::custom(TOO_DEEP)),
+        }
     }
-    serde_json::from_slice(text)
-        .map_err(|e| JsonError::Malformed(format!("{what} is not valid JSON: {e}")))
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Limited {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// The same values `serde_json::Value`'s own visitor builds.
+impl<'de> serde::de::Visitor<'de> for Limited {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let child = self.deeper()?;
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element_seed(Limited(child.0))? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let child = self.deeper()?;
+        let mut members = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let value = map.next_value_seed(Limited(child.0))?;
+            members.insert(key, value);
+        }
+        Ok(Value::Object(members))
+    }
 }
 
 /// Whether a parsed value nests at most [`MAX_DEPTH`] levels.
@@ -321,6 +381,15 @@ mod tests {
 
     #[test]
     fn depth_limits_agree_between_text_and_values() {
+        // Malformed and too deep: the depth is found first, as the parser descends.
+        assert_eq!(
+            parse_limited("[".repeat(MAX_DEPTH + 1).as_bytes(), "input"),
+            Err(JsonError::TooDeep(too_deep_message("input")))
+        );
+        assert!(matches!(
+            parse_limited(b"[1, 2", "input"),
+            Err(JsonError::Malformed(m)) if m.starts_with("input is not valid JSON: ")
+        ));
         for depth in [0, 1, MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, 500] {
             let text = format!(r#"{}"a[{{\"b"{}"#, "[".repeat(depth), "]".repeat(depth));
             let value: Value = if depth <= 120 {
@@ -329,7 +398,16 @@ mod tests {
                 Value::Null
             };
             let want = depth <= MAX_DEPTH;
-            assert_eq!(json_depth_within_limit(text.as_bytes()), want, "{depth}");
+            match parse_limited(text.as_bytes(), "document") {
+                Ok(parsed) => {
+                    assert!(want, "{depth}");
+                    assert_eq!(parsed, value);
+                }
+                Err(e) => {
+                    assert!(!want, "{depth}");
+                    assert_eq!(e, JsonError::TooDeep(too_deep_message("document")));
+                }
+            }
             if depth <= 120 {
                 assert_eq!(depth_within_limit(&value), want, "{depth}");
             }

@@ -36,13 +36,13 @@ pub fn violations(data: &PolicyData, input: Option<&Value>) -> Vec<Violation> {
             "email domain is banned",
         ));
     }
-    if !data.allowed_addresses.admits(|c| c.matches(email)) {
+    if !data.allowed_addresses.admits(|c| data.matches(c, email)) {
         out.push(Violation::coded(
             "email-not-allowed",
             "email is not allowed",
         ));
     }
-    if data.banned_addresses.matches(email) {
+    if data.matches(&data.banned_addresses, email) {
         out.push(Violation::coded("email-banned", "email is not allowed"));
     }
     out

@@ -53,11 +53,11 @@ pub fn username_rules(data: &PolicyData, username: Option<&Value>, out: &mut Vio
             )
         },
     );
-    out.push_if(data.banned_usernames.matches(username), || {
+    out.push_if(data.matches(&data.banned_usernames, username), || {
         username_violation("username-banned", "username is banned")
     });
     out.push_if(
-        !data.allowed_usernames.admits(|c| c.matches(username)),
+        !data.allowed_usernames.admits(|c| data.matches(c, username)),
         || username_violation("username-not-allowed", "username is not allowed"),
     );
 }
