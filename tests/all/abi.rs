@@ -373,3 +373,87 @@ fn a_warm_instance_gives_the_same_answers_every_time() {
         assert_eq!(got, json!([{ "result": want }]), "round {round}");
     }
 }
+
+/// The compiled data reads its ban lists from the parsed document in place; a refused load
+/// afterwards (an abort part-way through parsing and compiling) must leave the document the
+/// host loaded before intact and in force on the same instance.
+#[test]
+fn a_refused_load_leaves_the_loaded_data_in_force() {
+    let mut abi = Abi::new();
+    let data = abi
+        .parse_with_nul(
+            r#"{"registration":{"banned_usernames":{"literals":["mallory"],"substrings":["evil"]}}}"#,
+        )
+        .unwrap();
+    let heap = abi.call("opa_heap_ptr_get", &[]).unwrap();
+    let err = abi
+        .parse_with_nul(r#"{"registration":{"banned_usernames":{"regexes":["(unclosed"]}}}"#)
+        .unwrap_err();
+    assert!(
+        err.starts_with("invalid regex at data.registration.banned_usernames.regexes[0]"),
+        "{err}"
+    );
+    for (username, banned) in [("mallory", true), ("evilbob", true), ("alice", false)] {
+        let input = json!({"registration_method": "password", "username": username});
+        let got = abi
+            .fast_eval(0, data, heap, input.to_string().as_bytes())
+            .unwrap();
+        let codes: Vec<&Value> = got[0]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["code"] == "username-banned")
+            .collect();
+        assert_eq!(!codes.is_empty(), banned, "{username}: {got}");
+    }
+    assert_eq!(
+        abi.dump(data),
+        json!({"registration":{"banned_usernames":{"literals":["mallory"],"substrings":["evil"]}}})
+    );
+}
+
+/// `opa_value_add_path` recompiles the edited document; an edit that makes the data invalid
+/// aborts and changes nothing, so the data in force is never an uncompiled or half-edited one.
+#[test]
+fn edits_are_compiled_and_a_refused_edit_changes_nothing() {
+    let mut abi = Abi::new();
+    let data = abi.parse_with_nul("{}").unwrap();
+    let path = abi
+        .parse_with_nul(r#"["registration","banned_usernames"]"#)
+        .unwrap();
+    let bans = abi.parse_with_nul(r#"{"literals":["bob"]}"#).unwrap();
+    assert_eq!(abi.call("opa_value_add_path", &[data, path, bans]), Ok(0));
+    // Valid on its own (`regexes` at the root of a document is no constraint), invalid where
+    // the edit puts it.
+    let bad = abi.parse_with_nul(r#"{"regexes":["(unclosed"]}"#).unwrap();
+    let err = abi
+        .call("opa_value_add_path", &[data, path, bad])
+        .unwrap_err();
+    assert!(
+        err.starts_with("invalid regex at data.registration.banned_usernames.regexes[0]"),
+        "{err}"
+    );
+    let heap = abi.call("opa_heap_ptr_get", &[]).unwrap();
+    let got = abi
+        .fast_eval(
+            0,
+            data,
+            heap,
+            br#"{"registration_method":"password","username":"bob"}"#,
+        )
+        .unwrap();
+    assert_eq!(
+        got,
+        json!([{"result": [{"code": "username-banned", "field": "username", "msg": "username is banned"}]}])
+    );
+    assert_eq!(
+        abi.dump(data),
+        json!({"registration": {"banned_usernames": {"literals": ["bob"]}}})
+    );
+    let missing = abi
+        .parse_with_nul(r#"["registration","nope","deeper"]"#)
+        .unwrap();
+    assert_eq!(abi.call("opa_value_remove_path", &[data, missing]), Ok(3));
+    assert_eq!(abi.call("opa_value_remove_path", &[data, path]), Ok(0));
+    assert_eq!(abi.dump(data), json!({"registration": {}}));
+}
