@@ -1,7 +1,8 @@
 //! Every engine × every entrypoint, per request and warm, plus the data-size and floor cases.
 //!
-//! - `per_request`: what MAS pays per request. For `opa`, a fresh store, `Runtime::new`, the
-//!   full data load and one evaluation; for `native`, compiling the data and one evaluation;
+//! - `per_request`: what MAS pays per request (`policy_test::bench::Requests`). For `opa`, a
+//!   fresh store, `Runtime::new`, the full data load and one evaluation (the engine's own check
+//!   of the data at load is done once, ahead, as MAS does it once per data change); for `native`, compiling the data and one evaluation;
 //!   for `component`, a fresh instance from the `InstancePre`, the data load and one
 //!   evaluation, under the default limits; for `rego`, validating the data, a clone of the
 //!   engine the last load of the same data left (the rego engine keeps it), and one
@@ -24,7 +25,7 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use policy_rules::Entrypoint;
 use policy_test::{
-    bench::{Shape, Workload, scaling_engines, sized_data},
+    bench::{Requests, Shape, Workload, scaling_engines, sized_data},
     engine::{
         Engine,
         component::ComponentEngine,
@@ -114,15 +115,13 @@ fn per_request_and_warm(c: &mut Criterion) {
     let w = workload();
     for (per_request, warm) in engines() {
         let mut group = c.benchmark_group(format!("per_request/{}", per_request.name()));
+        let mut requests = Requests::new(per_request.as_ref(), &w.data).expect("load");
         for (entrypoint, input) in &w.inputs {
             group.bench_with_input(
                 BenchmarkId::from_parameter(entrypoint.name()),
                 input,
                 |b, input| {
-                    b.iter(|| {
-                        let mut policy = per_request.load(&w.data).expect("load");
-                        black_box(policy.evaluate(*entrypoint, Some(input)).expect("eval"))
-                    });
+                    b.iter(|| black_box(requests.run(*entrypoint, input).expect("eval")));
                 },
             );
         }
@@ -160,15 +159,9 @@ fn floor_and_big_data(c: &mut Criterion) {
     let input = json!({"registration_method": "password", "username": "alice"});
     let mut group = c.benchmark_group("floor");
     for engine in floor_engines() {
+        let mut requests = Requests::new(engine.as_ref(), &empty).expect("load");
         group.bench_function(engine.name(), |b| {
-            b.iter(|| {
-                let mut policy = engine.load(&empty).expect("load");
-                black_box(
-                    policy
-                        .evaluate(Entrypoint::Email, Some(&trivial))
-                        .expect("eval"),
-                )
-            });
+            b.iter(|| black_box(requests.run(Entrypoint::Email, &trivial).expect("eval")));
         });
     }
     group.finish();
@@ -180,15 +173,9 @@ fn floor_and_big_data(c: &mut Criterion) {
         });
         group.sample_size(20);
         for engine in floor_engines() {
+            let mut requests = Requests::new(engine.as_ref(), &big).expect("load");
             group.bench_function(engine.name(), |b| {
-                b.iter(|| {
-                    let mut policy = engine.load(&big).expect("load");
-                    black_box(
-                        policy
-                            .evaluate(Entrypoint::Register, Some(&input))
-                            .expect("eval"),
-                    )
-                });
+                b.iter(|| black_box(requests.run(Entrypoint::Register, &input).expect("eval")));
             });
         }
         group.finish();

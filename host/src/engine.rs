@@ -50,6 +50,14 @@ pub trait Engine {
     /// [`EvalError::Data`] when the data is refused; [`EvalError::Engine`] when the engine
     /// itself fails.
     fn load(&self, data: &Value) -> Result<Box<dyn LoadedPolicy + '_>, EvalError>;
+
+    /// Whether each evaluation of a loaded policy is already a whole request: a fresh
+    /// instance, the data loaded into it, one evaluation (the `opa` engine per request, as MAS
+    /// runs `policy.wasm`). A benchmark of requests then loads once ahead, instead of paying a
+    /// second instantiation for the load's own check of the data.
+    fn evaluation_is_a_request(&self) -> bool {
+        false
+    }
 }
 
 /// A policy with its data loaded, ready to evaluate inputs.

@@ -160,6 +160,10 @@ impl Engine for OpaEngine {
         }
     }
 
+    fn evaluation_is_a_request(&self) -> bool {
+        self.mode == Mode::PerRequest
+    }
+
     fn load(&self, data: &Value) -> Result<Box<dyn LoadedPolicy + '_>, EvalError> {
         // MAS test-instantiates new data before using it; so does this engine.
         let mut store = Store::new(&self.engine, ());

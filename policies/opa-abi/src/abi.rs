@@ -30,7 +30,7 @@ unsafe extern "C" {
 /// A JSON value in linear memory.
 enum Document {
     /// Parsed by `opa_json_parse`: compiled as policy data, which owns the value.
-    Parsed(PolicyData),
+    Parsed(Box<PolicyData>),
     /// Made here (results, `builtins()`, `entrypoints()`): never compiled.
     Made(Value),
 }
@@ -217,7 +217,7 @@ pub extern "C" fn opa_json_parse(ptr: i32, len: i32) -> i32 {
     let Some(value) = parse_json(bytes(ptr, len), "document") else {
         return 0;
     };
-    leak(Document::Parsed(compile(value)))
+    leak(Document::Parsed(Box::new(compile(value))))
 }
 
 /// `opa_value_parse`: the same as `opa_json_parse`; values and JSON are one form here.
@@ -368,7 +368,7 @@ fn edit(doc: &mut Document, edit: impl FnOnce(&mut Value) -> i32) -> i32 {
     let mut value = doc.value().clone();
     let code = edit(&mut value);
     if code == 0 {
-        *doc = Document::Parsed(compile(value));
+        *doc = Document::Parsed(Box::new(compile(value)));
     }
     code
 }

@@ -209,6 +209,8 @@ impl PolicyData {
     ///
     /// As [`PolicyData::compile`].
     pub fn compile_owned(data: Value) -> Result<Self, DataError> {
+        const ALLOWED_USERNAMES: &[&str] = &["registration", "allowed_usernames"];
+        const ALLOWED_ADDRESSES: &[&str] = &["emails", "allowed_addresses"];
         let doc = &data;
         let server_name: Option<String> = match get(Some(doc), "server_name") {
             None => None,
@@ -226,8 +228,6 @@ impl PolicyData {
         let admin_users = iter(get(Some(doc), "admin_users"))
             .map(|entry| AdminUser::new(entry, server_name.as_deref()))
             .collect();
-        const ALLOWED_USERNAMES: &[&str] = &["registration", "allowed_usernames"];
-        const ALLOWED_ADDRESSES: &[&str] = &["emails", "allowed_addresses"];
         let compiled = PolicyData {
             server_name,
             admin_users,

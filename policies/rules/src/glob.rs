@@ -60,10 +60,13 @@ impl Wildcard {
         }
     }
 
-    /// Whether the whole of `s` matches. The set of reachable positions (byte offsets of the
-    /// pattern's elements) is carried along `s`, so the time is linear in `s` whatever the
-    /// wildcards.
-    fn is_match(pattern: &str, s: &str) -> bool {
+    /// Whether the whole of `subject` matches. The set of reachable positions (byte offsets of
+    /// the pattern's elements) is carried along `subject`, so the time is linear in its length
+    /// whatever the wildcards.
+    fn is_match(pattern: &str, subject: &str) -> bool {
+        if !pattern.contains(['*', '?']) {
+            return pattern == subject;
+        }
         let n = pattern.len();
         let mut now = vec![false; n + 1];
         let mut next = vec![false; n + 1];
@@ -80,7 +83,7 @@ impl Wildcard {
         };
         now[0] = true;
         close(&mut now);
-        for c in s.chars() {
+        for c in subject.chars() {
             next.fill(false);
             let mut i = 0;
             while i < n {

@@ -104,22 +104,16 @@ struct Translator {
 include!(concat!(env!("OUT_DIR"), "/case_runs.rs"));
 
 /// The single-character lower and upper case offsets of `c` (0 for none), as
-/// `char::to_lowercase`/`to_uppercase` give them, from the generated [`CASE_RUNS`].
+/// `char::to_lowercase`/`to_uppercase` give them; non-ASCII through the generated
+/// [`case_run_offsets`].
 fn case_offsets(c: char) -> (i32, i32) {
     if c.is_ascii_uppercase() {
-        return (32, 0);
+        (32, 0)
+    } else if c.is_ascii_lowercase() {
+        (0, -32)
+    } else {
+        case_run_offsets(c as u32)
     }
-    if c.is_ascii_lowercase() {
-        return (0, -32);
-    }
-    let cp = c as u32;
-    CASE_RUNS
-        .iter()
-        .find(|&&(first, count, stride, _, _)| {
-            let stride = u32::from(stride);
-            cp >= first && (cp - first) % stride == 0 && (cp - first) / stride < u32::from(count)
-        })
-        .map_or((0, 0), |&(_, _, _, lower, upper)| (lower, upper))
 }
 
 /// The case variants of `c`, itself first; a single element when it has none.
