@@ -20,12 +20,12 @@
 //! The workload and the data shapes are `policy_test::bench`'s, which `policy-test bench`
 //! times in process.
 
-use std::hint::black_box;
+use std::{hint::black_box, time::Duration};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use policy_rules::Entrypoint;
 use policy_test::{
-    bench::{Requests, Shape, Workload, scaling_engines, sized_data},
+    bench::{Requests, Shape, Workload, scaling_engines, sized_data, warm_up},
     engine::{
         Engine,
         component::ComponentEngine,
@@ -116,6 +116,8 @@ fn per_request_and_warm(c: &mut Criterion) {
     for (per_request, warm) in engines() {
         let mut group = c.benchmark_group(format!("per_request/{}", per_request.name()));
         let mut requests = Requests::new(per_request.as_ref(), &w.data).expect("load");
+        // The first requests in a process are slower; see `bench::warm_up`.
+        warm_up(per_request.as_ref(), &w, Duration::from_secs(1)).expect("warm-up");
         for (entrypoint, input) in &w.inputs {
             group.bench_with_input(
                 BenchmarkId::from_parameter(entrypoint.name()),
