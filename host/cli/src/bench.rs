@@ -202,6 +202,23 @@ pub struct Stats {
     pub samples: usize,
 }
 
+/// What `sample` returns, called for `budget` and at least [`MIN_SAMPLES`] times.
+///
+/// # Errors
+///
+/// The first error of `sample`.
+fn samples<T>(
+    budget: Duration,
+    mut sample: impl FnMut() -> Result<T, EvalError>,
+) -> Result<Vec<T>, EvalError> {
+    let started = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < MIN_SAMPLES || started.elapsed() < budget {
+        out.push(sample()?);
+    }
+    Ok(out)
+}
+
 /// Times `call` for `budget` (at least [`MIN_SAMPLES`] calls).
 ///
 /// # Errors
@@ -211,13 +228,11 @@ pub fn measure(
     budget: Duration,
     mut call: impl FnMut() -> Result<(), EvalError>,
 ) -> Result<Stats, EvalError> {
-    let started = Instant::now();
-    let mut times = Vec::new();
-    while times.len() < MIN_SAMPLES || started.elapsed() < budget {
+    let mut times = samples(budget, || {
         let t = Instant::now();
         call()?;
-        times.push(t.elapsed());
-    }
+        Ok(t.elapsed())
+    })?;
     times.sort_unstable();
     let at = |q: usize| times[(times.len() - 1) * q / 100];
     Ok(Stats {
@@ -323,11 +338,7 @@ pub fn phases(
     input: &Value,
     budget: Duration,
 ) -> Result<(opa::Phases, usize), EvalError> {
-    let started = Instant::now();
-    let mut runs = Vec::new();
-    while runs.len() < MIN_SAMPLES || started.elapsed() < budget {
-        runs.push(engine.timed_request(data, entrypoint, input)?);
-    }
+    let runs = samples(budget, || engine.timed_request(data, entrypoint, input))?;
     let median = |pick: fn(&opa::Phases) -> Duration| {
         let mut times: Vec<Duration> = runs.iter().map(pick).collect();
         times.sort_unstable();

@@ -116,14 +116,9 @@ impl OpaEngine {
         self.runtime.block_on(async {
             let started = Instant::now();
             let mut store = Store::new(&self.engine, ());
-            let runtime = Runtime::new(&mut store, &self.module)
-                .await
-                .map_err(|e| EvalError::Engine(error_text(&e)))?;
+            let runtime = self.new_runtime(&mut store).await?;
             let instantiated = Instant::now();
-            let policy = runtime
-                .with_data(&mut store, data)
-                .await
-                .map_err(|e| EvalError::Data(error_text(&e)))?;
+            let policy = load_data(runtime, &mut store, data).await?;
             let loaded = Instant::now();
             std::hint::black_box(
                 evaluate_once(&mut store, &policy, entrypoint, Some(input)).await?,
@@ -142,14 +137,31 @@ impl OpaEngine {
         store: &mut Store<()>,
         data: &Value,
     ) -> Result<opa_wasm::Policy<opa_wasm::DefaultContext>, EvalError> {
-        let runtime = Runtime::new(&mut *store, &self.module)
-            .await
-            .map_err(|e| EvalError::Engine(error_text(&e)))?;
-        runtime
-            .with_data(&mut *store, data)
-            .await
-            .map_err(|e| EvalError::Data(error_text(&e)))
+        let runtime = self.new_runtime(store).await?;
+        load_data(runtime, store, data).await
     }
+
+    /// `Runtime::new`: the module instantiated, `builtins()` and `entrypoints()` read.
+    async fn new_runtime(
+        &self,
+        store: &mut Store<()>,
+    ) -> Result<Runtime<opa_wasm::DefaultContext>, EvalError> {
+        Runtime::new(&mut *store, &self.module)
+            .await
+            .map_err(|e| EvalError::Engine(error_text(&e)))
+    }
+}
+
+/// `with_data`: the data document copied in and parsed; the module's refusal is a data error.
+async fn load_data(
+    runtime: Runtime<opa_wasm::DefaultContext>,
+    store: &mut Store<()>,
+    data: &Value,
+) -> Result<opa_wasm::Policy<opa_wasm::DefaultContext>, EvalError> {
+    runtime
+        .with_data(&mut *store, data)
+        .await
+        .map_err(|e| EvalError::Data(error_text(&e)))
 }
 
 impl Engine for OpaEngine {

@@ -49,16 +49,7 @@ pub fn write_value(w: &mut impl Write, v: &Value) -> fmt::Result {
         Value::Bool(false) => w.write_str("false"),
         Value::Number(n) => write_number(w, n),
         Value::String(s) => write_string(w, s),
-        Value::Array(items) => {
-            w.write_char('[')?;
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    w.write_char(',')?;
-                }
-                write_value(w, item)?;
-            }
-            w.write_char(']')
-        }
+        Value::Array(items) => write_array(w, items),
         Value::Object(map) => {
             w.write_char('{')?;
             for (i, (key, item)) in map.iter().enumerate() {
@@ -72,6 +63,22 @@ pub fn write_value(w: &mut impl Write, v: &Value) -> fmt::Result {
             w.write_char('}')
         }
     }
+}
+
+/// Writes the compact JSON text of an array of `items`.
+///
+/// # Errors
+///
+/// Only the writer's own errors.
+pub fn write_array(w: &mut impl Write, items: &[Value]) -> fmt::Result {
+    w.write_char('[')?;
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            w.write_char(',')?;
+        }
+        write_value(w, item)?;
+    }
+    w.write_char(']')
 }
 
 /// A JSON string literal, escaped as `serde_json` escapes: `"`, `\`, and control characters

@@ -62,15 +62,8 @@ impl Violations {
 pub fn result_document(violations: &[Value]) -> String {
     let mut out = String::with_capacity(32 + violations.len() * 64);
     out.push_str(r#"[{"result":"#);
-    out.push('[');
-    for (i, v) in violations.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        // Writing to a `String` cannot fail.
-        let _ = crate::json_text::write_value(&mut out, v);
-    }
-    out.push(']');
+    // Writing to a `String` cannot fail.
+    let _ = crate::json_text::write_array(&mut out, violations);
     out.push_str("}]");
     out
 }
