@@ -651,7 +651,7 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\nphases per request (medians; workload data; policy.wasm data segments: {} bytes)",
+            "\nphases per request (medians, on the data above; policy.wasm data segments: {} bytes)",
             self.data_segment_bytes
         );
         let _ = writeln!(
