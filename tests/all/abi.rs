@@ -457,3 +457,61 @@ fn edits_are_compiled_and_a_refused_edit_changes_nothing() {
     assert_eq!(abi.call("opa_value_remove_path", &[data, path]), Ok(0));
     assert_eq!(abi.dump(data), json!({"registration": {}}));
 }
+
+/// The loader keeps ban lists and `admin_clients` as the host's JSON text, in place, and only
+/// validates top-level keys no rule reads. That text must outlive the host's `opa_free` and
+/// whatever it allocates and writes afterwards; the decisions must be the native engine's on
+/// the whole document (escaped strings, numbers and objects in the lists included); and a dump
+/// must give the whole document back.
+#[test]
+fn lists_kept_as_text_outlive_the_hosts_free_and_later_writes() {
+    let data_json = json!({
+        "registration": {"banned_usernames": {
+            "literals": ["mallory", "tab\there", "\u{e9}ve", 5, {"k": ["v"]}, "quo\"te"],
+            "substrings": ["evil", "sl\\ash"],
+            "prefixes": ["_"],
+            "suffixes": [null, "-bot"]
+        }},
+        "admin_clients": ["c1", "c\"2"],
+        "unread": {"by": ["any", "rule"], "deep": [[[1.5e3]]]}
+    });
+    let native = policy_rules::PolicyData::compile(Some(&data_json)).unwrap();
+    let mut abi = Abi::new();
+    let text = data_json.to_string();
+    let data = abi.parse_with_nul(&text).unwrap();
+    // Freed by `parse_with_nul`; whatever the host allocates next must not be that text.
+    let scribble = vec![b'#'; text.len() * 2];
+    abi.write(&scribble);
+    let heap = abi.call("opa_heap_ptr_get", &[]).unwrap();
+    for username in [
+        "mallory",
+        "tab\there",
+        "\u{e9}ve",
+        "quo\"te",
+        "an evil one",
+        "x sl\\ash",
+        "_x",
+        "b-bot",
+        "alice",
+        "5",
+    ] {
+        let input = json!({"registration_method": "password", "username": username});
+        let want = native.evaluate(policy_rules::Entrypoint::Register, Some(&input));
+        let got = abi
+            .fast_eval(0, data, heap, input.to_string().as_bytes())
+            .unwrap();
+        assert_eq!(got, json!([{ "result": want }]), "{username}");
+    }
+    for client in [json!("c1"), json!("c\"2"), json!("c3")] {
+        let input = json!({
+            "grant_type": "client_credentials", "scope": "urn:mas:admin",
+            "client": {"id": client}, "requester": {}
+        });
+        let want = native.evaluate(policy_rules::Entrypoint::AuthorizationGrant, Some(&input));
+        let got = abi
+            .fast_eval(3, data, heap, input.to_string().as_bytes())
+            .unwrap();
+        assert_eq!(got, json!([{ "result": want }]), "{client}");
+    }
+    assert_eq!(abi.dump(data), data_json);
+}

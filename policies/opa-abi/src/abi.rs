@@ -4,17 +4,26 @@
 //! also compiled as policy data right away: the parser cannot tell data from input, and
 //! compiling at parse time is what makes an invalid regex or CIDR abort the *data load*, where
 //! MAS reports it (D5). Inputs never hold the keys that compilation reads, so for them it is a
-//! handful of failed lookups. The compiled form owns the parsed value, so nothing is copied.
-
+//! handful of failed lookups.
+//!
+//! Parsing goes through [`policy_rules::json_parse`]: ban lists stay as text and top-level keys
+//! no rule reads are only validated, so the compiled data does not hold the whole value. The
+//! host's JSON text does: it stays where the host wrote it, since `opa_free` frees nothing and
+//! the host never rewinds the heap below data it loaded. The whole value is parsed again from
+//! that text on the rare paths that need it (`opa_json_dump`, edits, the context path's input),
+//! and never cached, since such a parse allocates above the heap pointer the host rewinds to.
 #![expect(
     unsafe_code,
     reason = "the ABI passes raw addresses into linear memory"
 )]
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::{
+    borrow::Cow,
+    sync::atomic::{AtomicBool, Ordering},
+};
 
 use policy_rules::{
-    Entrypoint, PolicyData, result_document,
+    Entrypoint, PolicyData, json_parse, result_document,
     value::{JsonError, parse_limited},
 };
 use serde_json::{Map, Value};
@@ -29,17 +38,25 @@ unsafe extern "C" {
 
 /// A JSON value in linear memory.
 enum Document {
-    /// Parsed by `opa_json_parse`: compiled as policy data, which owns the value.
-    Parsed(Box<PolicyData>),
+    /// Parsed by `opa_json_parse` (or edited), and compiled as policy data.
+    Parsed {
+        policy: Box<PolicyData>,
+        /// The JSON text, when the compiled data does not hold the whole value.
+        text: Option<&'static str>,
+    },
     /// Made here (results, `builtins()`, `entrypoints()`): never compiled.
     Made(Value),
 }
 
 impl Document {
-    fn value(&self) -> &Value {
+    /// The whole value: parsed again from the text when the compiled data holds only part.
+    fn value(&self) -> Cow<'_, Value> {
         match self {
-            Document::Parsed(policy) => policy.document(),
-            Document::Made(value) => value,
+            Document::Parsed {
+                text: Some(text), ..
+            } => Cow::Owned(parse_json(text.as_bytes(), "document").unwrap_or(Value::Null)),
+            Document::Parsed { policy, text: None } => Cow::Borrowed(policy.document()),
+            Document::Made(value) => Cow::Borrowed(value),
         }
     }
 }
@@ -110,25 +127,51 @@ unsafe fn document<'a>(addr: i32) -> Option<&'a mut Document> {
     Some(unsafe { &mut *(address(addr) as *mut Document) })
 }
 
-/// The bytes `[ptr, ptr + len)` of linear memory.
-fn bytes<'a>(ptr: i32, len: i32) -> &'a [u8] {
-    // SAFETY: the host wrote `len` bytes at `ptr`; linear memory is always readable.
-    unsafe { core::slice::from_raw_parts(address(ptr) as *const u8, address(len)) }
-}
-
-/// Parses JSON, ignoring the trailing NUL (opa-wasm) and whitespace the hosts may append.
-/// `None` for malformed JSON; a document nested too deeply for the small stack aborts with
-/// the message every engine gives (`what` names it).
-fn parse_json(raw: &[u8], what: &str) -> Option<Value> {
+/// The JSON text `[ptr, ptr + len)` of linear memory, without the trailing NUL (opa-wasm) and
+/// whitespace hosts may append.
+fn json_bytes(ptr: i32, len: i32) -> &'static [u8] {
+    // SAFETY: the host wrote `len` bytes at `ptr`; linear memory is always readable, and lives
+    // as long as the instance.
+    let raw = unsafe { core::slice::from_raw_parts(address(ptr) as *const u8, address(len)) };
     let end = raw
         .iter()
         .rposition(|b| !matches!(b, 0 | b' ' | b'\t' | b'\n' | b'\r'))
         .map_or(0, |i| i + 1);
-    match parse_limited(&raw[..end], what) {
+    &raw[..end]
+}
+
+/// Parses a whole JSON value. `None` for malformed JSON; a document nested too deeply for the
+/// small stack aborts with the message every engine gives (`what` names it).
+fn parse_json(text: &[u8], what: &str) -> Option<Value> {
+    if let Some(value) = core::str::from_utf8(text).ok().and_then(json_parse::parse) {
+        return Some(value);
+    }
+    // `serde_json` decides everything the fast parser does not take.
+    match parse_limited(text, what) {
         Ok(value) => Some(value),
         Err(JsonError::TooDeep(msg)) => abort(&msg),
         Err(JsonError::Malformed(_)) => None,
     }
+}
+
+/// Parses a document and compiles it as policy data; `None` for malformed JSON.
+fn load(text: &'static [u8]) -> Option<Document> {
+    let fast = core::str::from_utf8(text)
+        .ok()
+        .and_then(|text| Some((text, json_parse::load_data(text)?)));
+    if let Some((text, (value, lists))) = fast {
+        let policy =
+            PolicyData::compile_parts(value, lists).unwrap_or_else(|err| abort(&err.to_string()));
+        return Some(Document::Parsed {
+            policy: Box::new(policy),
+            text: Some(text),
+        });
+    }
+    let value = parse_json(text, "document")?;
+    Some(Document::Parsed {
+        policy: Box::new(compile(value)),
+        text: None,
+    })
 }
 
 fn compile(value: Value) -> PolicyData {
@@ -159,7 +202,7 @@ fn evaluate(entrypoint: i32, data: i32, input: Option<&Value>) -> String {
     // compiled form; it is compiled for this evaluation only and never cached, because this
     // allocation sits above the heap pointer the host will rewind to.
     let violations = match unsafe { document(data) } {
-        Some(Document::Parsed(policy)) => policy.evaluate(entrypoint, input),
+        Some(Document::Parsed { policy, .. }) => policy.evaluate(entrypoint, input),
         Some(Document::Made(value)) => compile(value.clone()).evaluate(entrypoint, input),
         None => PolicyData::compile(None)
             .unwrap_or_else(|err| abort(&err.to_string()))
@@ -214,10 +257,7 @@ pub extern "C" fn opa_heap_stash_clear() {}
 #[unsafe(no_mangle)]
 pub extern "C" fn opa_json_parse(ptr: i32, len: i32) -> i32 {
     install_panic_hook();
-    let Some(value) = parse_json(bytes(ptr, len), "document") else {
-        return 0;
-    };
-    leak(Document::Parsed(Box::new(compile(value))))
+    load(json_bytes(ptr, len)).map_or(0, leak)
 }
 
 /// `opa_value_parse`: the same as `opa_json_parse`; values and JSON are one form here.
@@ -233,7 +273,7 @@ pub extern "C" fn opa_json_dump(addr: i32) -> i32 {
     // SAFETY: `addr` is a value address the host got from this module.
     let text = unsafe { document(addr) }.map_or_else(
         || "null".to_owned(),
-        |d| policy_rules::json_text::to_string(d.value()),
+        |d| policy_rules::json_text::to_string(&d.value()),
     );
     c_string(&text)
 }
@@ -315,7 +355,7 @@ pub extern "C" fn eval(ctx: i32) -> i32 {
     let ctx = unsafe { context(ctx) };
     // SAFETY: the input is a value address the host got from this module.
     let input = unsafe { document(ctx.input) }.map(|d| d.value());
-    let result = evaluate(ctx.entrypoint, ctx.data, input);
+    let result = evaluate(ctx.entrypoint, ctx.data, input.as_deref());
     let value = serde_json::from_str(&result)
         .unwrap_or_else(|_| abort("internal: result is not valid JSON"));
     ctx.result = new_document(value);
@@ -342,7 +382,7 @@ pub extern "C" fn opa_eval(
         None
     } else {
         Some(
-            parse_json(bytes(input, input_len), "input")
+            parse_json(json_bytes(input, input_len), "input")
                 .unwrap_or_else(|| abort("internal: input is not valid JSON")),
         )
     };
@@ -365,10 +405,13 @@ fn path_keys(path: i32) -> Option<Vec<String>> {
 /// compiles it and puts it in place, so edited data is never used uncompiled. On a failed edit,
 /// or an abort for invalid data, the document stays as it was.
 fn edit(doc: &mut Document, edit: impl FnOnce(&mut Value) -> i32) -> i32 {
-    let mut value = doc.value().clone();
+    let mut value = doc.value().into_owned();
     let code = edit(&mut value);
     if code == 0 {
-        *doc = Document::Parsed(Box::new(compile(value)));
+        *doc = Document::Parsed {
+            policy: Box::new(compile(value)),
+            text: None,
+        };
     }
     code
 }
@@ -383,7 +426,7 @@ pub extern "C" fn opa_value_add_path(base: i32, path: i32, value: i32) -> i32 {
     }) else {
         return 2;
     };
-    let new = new.value().clone();
+    let new = new.value().into_owned();
     edit(doc, |root| {
         let Some((last, parents)) = keys.split_last() else {
             *root = new;

@@ -5,29 +5,54 @@ use serde_json::Value;
 
 use crate::{
     data::{DataError, DataPath},
+    raw_list::{LIST_KEYS, List, ListSlot, RawArray, RawLists},
     re2::Re2,
-    value::{compare, get, iter, path},
+    value::{get, path},
 };
+
+/// `data.requester.banned_user_agents`
+pub const BANNED_USER_AGENTS: usize = 0;
+/// `data.registration.allowed_usernames`
+pub const ALLOWED_USERNAMES: usize = 1;
+/// `data.registration.banned_usernames`
+pub const BANNED_USERNAMES: usize = 2;
+/// `data.emails.allowed_addresses`
+pub const ALLOWED_ADDRESSES: usize = 3;
+/// `data.emails.banned_addresses`
+pub const BANNED_ADDRESSES: usize = 4;
+
+/// Where each constraint object sits in the data document, indexed by the constants above.
+pub const CONSTRAINTS: [&[&str]; 5] = [
+    &["requester", "banned_user_agents"],
+    &["registration", "allowed_usernames"],
+    &["registration", "banned_usernames"],
+    &["emails", "allowed_addresses"],
+    &["emails", "banned_addresses"],
+];
 
 /// A compiled constraint object. A non-object constraint compiles to one that matches nothing.
 ///
-/// Only the regexes are compiled; the lists are read from the data document in place when a
-/// value is matched, so a ban list of 100,000 strings is never copied at load (MAS loads the
-/// data into `policy.wasm` on every request).
+/// Only the regexes are compiled; the lists are read in place when a value is matched (from
+/// the data document, or from the text the OPA loader kept), so a ban list of 100,000 strings
+/// is never copied at load (MAS loads the data into `policy.wasm` on every request).
 #[derive(Debug, Clone, Default)]
 pub struct Constraint {
     /// Where the constraint object sits in the data document.
     at: &'static [&'static str],
     regexes: Vec<Re2>,
+    /// The lists (`LIST_KEYS` order) the loader kept as text.
+    raw: [Option<RawArray>; LIST_KEYS.len()],
 }
 
 impl Constraint {
-    /// Compiles the constraint object at `at` in `data`.
+    /// Compiles constraint `CONSTRAINTS[which]` of `data`, whose lists kept as text are in `raw`.
     ///
     /// # Errors
     ///
     /// Every item of `regexes` must be a string that compiles with RE2 meaning (D5).
-    pub fn compile(data: &Value, at: &'static [&'static str]) -> Result<Self, DataError> {
+    pub fn compile(data: &Value, raw: &mut RawLists, which: usize) -> Result<Self, DataError> {
+        let at = CONSTRAINTS[which];
+        let raw = std::array::from_fn(|k| raw.take(ListSlot::constraint_list(which, k)));
         let v = path(Some(data), at);
         let regexes_path = || DataPath::root().keys(at).key("regexes");
         let regexes = match get(v, "regexes") {
@@ -42,7 +67,7 @@ impl Constraint {
                 .collect::<Result<_, _>>()?,
             _ => Vec::new(),
         };
-        Ok(Constraint { at, regexes })
+        Ok(Constraint { at, regexes, raw })
     }
 
     /// `matches(s, c)` for this constraint in `data`, the document it was compiled from:
@@ -50,15 +75,19 @@ impl Constraint {
     pub fn matches(&self, data: &Value, s: Option<&Value>) -> bool {
         let Some(s) = s else { return false };
         let c = path(Some(data), self.at);
-        if iter(get(c, "literals")).any(|l| compare(s, l) == std::cmp::Ordering::Equal) {
+        let list = |k: usize| match &self.raw[k] {
+            Some(text) => List::Text(text),
+            None => List::InDocument(get(c, LIST_KEYS[k])),
+        };
+        let [literals, substrings, prefixes, suffixes] = [0, 1, 2, 3].map(list);
+        if literals.contains(s) {
             return true;
         }
         let Some(s) = s.as_str() else { return false };
-        let strings = |key| iter(get(c, key)).filter_map(Value::as_str);
         self.regexes.iter().any(|re| re.is_match(s))
-            || strings("substrings").any(|p| s.contains(p))
-            || strings("suffixes").any(|p| s.ends_with(p))
-            || strings("prefixes").any(|p| s.starts_with(p))
+            || substrings.any_str(|p| s.contains(p))
+            || suffixes.any_str(|p| s.ends_with(p))
+            || prefixes.any_str(|p| s.starts_with(p))
     }
 }
 

@@ -11,10 +11,14 @@ use serde_json::Value;
 
 use crate::{
     cidr::Cidr,
-    constraint::{Constraint, Gate},
+    constraint::{
+        ALLOWED_ADDRESSES, ALLOWED_USERNAMES, BANNED_ADDRESSES, BANNED_USER_AGENTS,
+        BANNED_USERNAMES, CONSTRAINTS, Constraint, Gate,
+    },
     glob::Glob,
     json_text::Json,
     mxid::AdminUser,
+    raw_list::{List, ListSlot, RawArray, RawLists},
     tenants::Tenants,
     value::{get, iter, path, truthy},
 };
@@ -107,6 +111,22 @@ impl fmt::Display for DataError {
 
 impl std::error::Error for DataError {}
 
+/// The top-level keys of the data document that compilation or a rule reads. The OPA loader
+/// ([`crate::json_parse::load_data`]) only validates the others.
+pub(crate) const READ_KEYS: [&str; 11] = [
+    "admin_clients",
+    "admin_users",
+    "allowed_domains",
+    "banned_domains",
+    "client_registration",
+    "emails",
+    "registration",
+    "requester",
+    "server_name",
+    "session_limit",
+    "tenants",
+];
+
 /// The compiled, ready-to-evaluate form of the data document.
 ///
 /// It owns the document itself: what needs compiling (regexes, globs, CIDRs, tenants, admin
@@ -115,6 +135,8 @@ impl std::error::Error for DataError {}
 #[derive(Debug, Clone)]
 pub struct PolicyData {
     pub(crate) document: Value,
+    /// `admin_clients`, when the OPA loader kept it as text.
+    raw_admin_clients: Option<RawArray>,
     pub(crate) server_name: Option<String>,
     pub(crate) admin_users: Vec<AdminUser>,
     pub(crate) banned_ips: Vec<Cidr>,
@@ -174,9 +196,12 @@ impl PolicyData {
         get(Some(&self.document), "session_limit")
     }
 
-    /// The entries of `data.admin_clients`.
-    pub(crate) fn admin_clients(&self) -> impl Iterator<Item = &Value> {
-        iter(get(Some(&self.document), "admin_clients"))
+    /// `data.admin_clients`.
+    pub(crate) fn admin_clients(&self) -> List<'_> {
+        match &self.raw_admin_clients {
+            Some(raw) => List::Text(raw),
+            None => List::InDocument(get(Some(&self.document), "admin_clients")),
+        }
     }
 
     /// Whether `s` matches `constraint`, one of this data's constraints.
@@ -184,12 +209,13 @@ impl PolicyData {
         constraint.matches(&self.document, s)
     }
 
-    /// The data document this was compiled from.
+    /// The data document this was compiled from; from [`PolicyData::compile_parts`], without
+    /// the lists kept as text and the keys it skipped.
     pub fn document(&self) -> &Value {
         &self.document
     }
 
-    /// Gives the data document back.
+    /// Gives the data document back (as [`PolicyData::document`]).
     pub fn into_document(self) -> Value {
         self.document
     }
@@ -209,8 +235,17 @@ impl PolicyData {
     ///
     /// As [`PolicyData::compile`].
     pub fn compile_owned(data: Value) -> Result<Self, DataError> {
-        const ALLOWED_USERNAMES: &[&str] = &["registration", "allowed_usernames"];
-        const ALLOWED_ADDRESSES: &[&str] = &["emails", "allowed_addresses"];
+        Self::compile_parts(data, RawLists::default())
+    }
+
+    /// Compiles what [`crate::json_parse::load_data`] made of a data document: the value, and
+    /// the lists it kept as text. Errors are those of [`PolicyData::compile`] on the whole
+    /// document: no list kept as text is ever compiled.
+    ///
+    /// # Errors
+    ///
+    /// As [`PolicyData::compile`].
+    pub fn compile_parts(data: Value, mut raw: RawLists) -> Result<Self, DataError> {
         let doc = &data;
         let server_name: Option<String> = match get(Some(doc), "server_name") {
             None => None,
@@ -232,15 +267,15 @@ impl PolicyData {
             server_name,
             admin_users,
             banned_ips: cidrs(doc, &["requester", "banned_ips"])?,
-            banned_user_agents: Constraint::compile(doc, &["requester", "banned_user_agents"])?,
-            allowed_usernames: Gate::compile(at(ALLOWED_USERNAMES), |_| {
-                Constraint::compile(doc, ALLOWED_USERNAMES)
+            banned_user_agents: Constraint::compile(doc, &mut raw, BANNED_USER_AGENTS)?,
+            allowed_usernames: Gate::compile(at(CONSTRAINTS[ALLOWED_USERNAMES]), |_| {
+                Constraint::compile(doc, &mut raw, ALLOWED_USERNAMES)
             })?,
-            banned_usernames: Constraint::compile(doc, &["registration", "banned_usernames"])?,
-            allowed_addresses: Gate::compile(at(ALLOWED_ADDRESSES), |_| {
-                Constraint::compile(doc, ALLOWED_ADDRESSES)
+            banned_usernames: Constraint::compile(doc, &mut raw, BANNED_USERNAMES)?,
+            allowed_addresses: Gate::compile(at(CONSTRAINTS[ALLOWED_ADDRESSES]), |_| {
+                Constraint::compile(doc, &mut raw, ALLOWED_ADDRESSES)
             })?,
-            banned_addresses: Constraint::compile(doc, &["emails", "banned_addresses"])?,
+            banned_addresses: Constraint::compile(doc, &mut raw, BANNED_ADDRESSES)?,
             allowed_domains: Gate::compile(get(Some(doc), "allowed_domains"), |v| {
                 Ok(globs(Some(v)))
             })?,
@@ -250,6 +285,7 @@ impl PolicyData {
             allow_missing_client_uri: truthy(get(cfg, "allow_missing_client_uri")),
             tenants: Tenants::compile(get(Some(doc), "tenants"), &DataPath::root().key("tenants"))?,
             document: Value::Null,
+            raw_admin_clients: raw.take(ListSlot::ADMIN_CLIENTS),
         };
         Ok(PolicyData {
             document: data,

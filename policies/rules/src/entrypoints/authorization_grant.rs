@@ -70,7 +70,7 @@ impl Grant<'_> {
         eq(
             get(self.input, "grant_type"),
             &Value::from("client_credentials"),
-        ) && self.data.admin_clients().any(|c| eq(client_id, c))
+        ) && client_id.is_some_and(|id| self.data.admin_clients().contains(id))
     }
 
     fn allowed(&self, token: &str) -> bool {

@@ -1,0 +1,221 @@
+//! Lists the OPA loader keeps as JSON text instead of building values for them.
+//!
+//! MAS loads the whole data document into `policy.wasm` on every request, and ban lists are
+//! its bulk: 100,000 short strings are a megabyte of text, but three or four megabytes of
+//! `serde_json::Value`s, strings and vector growth in a fresh linear memory, where every 4 KiB
+//! page first written costs a page fault. [`crate::json_parse::load_data`] therefore validates
+//! those arrays and keeps them as text ([`RawArray`]) with the place of each element (8 bytes
+//! per element); a rule that reads one compares each plain string in place, and only turns an
+//! element into a value when it is not a plain string (an escaped string, a number, an object).
+//!
+//! The lists that may be kept as text are the five constraint objects' four lists and
+//! `admin_clients` ([`ListSlot`]). Everything else is read through the document.
+
+use serde_json::Value;
+
+use crate::{
+    constraint::CONSTRAINTS,
+    value::{compare, iter, parse_limited},
+};
+
+/// The list keys of a constraint object that are read only by iteration.
+pub const LIST_KEYS: [&str; 4] = ["literals", "substrings", "prefixes", "suffixes"];
+
+/// The number of lists that may be kept as text: four per constraint, and `admin_clients`.
+pub const SLOTS: usize = CONSTRAINTS.len() * LIST_KEYS.len() + 1;
+
+/// Which list a [`RawArray`] stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListSlot(usize);
+
+impl ListSlot {
+    /// `data.admin_clients`.
+    pub const ADMIN_CLIENTS: ListSlot = ListSlot(SLOTS - 1);
+
+    /// The list `LIST_KEYS[key]` of constraint `CONSTRAINTS[constraint]`.
+    pub(crate) fn constraint_list(constraint: usize, key: usize) -> ListSlot {
+        ListSlot(constraint * LIST_KEYS.len() + key)
+    }
+
+    /// The slots of constraint `CONSTRAINTS[constraint]`'s lists.
+    pub(crate) fn of_constraint(constraint: usize) -> std::ops::Range<usize> {
+        let first = constraint * LIST_KEYS.len();
+        first..first + LIST_KEYS.len()
+    }
+}
+
+/// A JSON array, validated by the loader, kept as its text (`[` to `]`) and the place of each
+/// element in it, so that reading it takes no second scan of the text.
+#[derive(Debug, Clone)]
+pub struct RawArray {
+    text: &'static str,
+    items: Vec<Span>,
+}
+
+/// Where an element sits in its array's text.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    /// The length; [`JSON`] set when the element is not a plain string.
+    len: u32,
+}
+
+/// The bit of [`Span::len`] that marks an element that is not a plain string: its span is then
+/// its whole JSON text, and otherwise the string's contents without the quotes.
+const JSON: u32 = 1 << 31;
+
+impl RawArray {
+    /// An array whose text is `text`; the loader adds its elements with [`RawArray::push`].
+    pub(crate) fn new(text: &'static str) -> Self {
+        RawArray {
+            text,
+            items: Vec::new(),
+        }
+    }
+
+    /// Records the element at `range` of the text: a plain string's contents, or any other
+    /// value's JSON text. `None` when the text is too large to index (2 GiB).
+    pub(crate) fn push(&mut self, range: std::ops::Range<usize>, plain: bool) -> Option<()> {
+        let start = u32::try_from(range.start).ok()?;
+        let len = u32::try_from(range.len())
+            .ok()
+            .filter(|len| len & JSON == 0)?;
+        self.items.push(Span {
+            start,
+            len: if plain { len } else { len | JSON },
+        });
+        Some(())
+    }
+
+    /// Sets the text once the loader knows where the array ends; the spans are relative to
+    /// its start.
+    pub(crate) fn set_text(&mut self, text: &'static str) {
+        self.text = text;
+    }
+
+    /// The elements, in order.
+    pub fn items(&self) -> impl Iterator<Item = RawItem> + '_ {
+        self.items.iter().filter_map(|span| {
+            let start = span.start as usize;
+            let text = self.text.get(start..start + (span.len & !JSON) as usize)?;
+            Some(if span.len & JSON == 0 {
+                RawItem::Plain(text)
+            } else {
+                RawItem::Json(text)
+            })
+        })
+    }
+
+    /// Whether some element is the plain string `s`.
+    fn has_plain(&self, s: &str) -> bool {
+        let len = u32::try_from(s.len()).unwrap_or(JSON);
+        self.items.iter().any(|span| {
+            span.len == len && {
+                let start = span.start as usize;
+                self.text.as_bytes().get(start..start + s.len()) == Some(s.as_bytes())
+            }
+        })
+    }
+
+    fn has_json_items(&self) -> bool {
+        self.items.iter().any(|span| span.len & JSON != 0)
+    }
+}
+
+/// An element of a [`RawArray`].
+#[derive(Debug, Clone, Copy)]
+pub enum RawItem {
+    /// A string without escapes, as it appears between its quotes.
+    Plain(&'static str),
+    /// Any other value, as its JSON text.
+    Json(&'static str),
+}
+
+impl RawItem {
+    /// The element as a value, for the rare element that is not a plain string.
+    fn to_value(self) -> Value {
+        match self {
+            RawItem::Plain(s) => Value::String(s.to_owned()),
+            // The loader validated this text; should it not parse, the element matches nothing.
+            RawItem::Json(text) => {
+                parse_limited(text.as_bytes(), "list item").unwrap_or(Value::Null)
+            }
+        }
+    }
+
+    /// The element's string, when it is one.
+    fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> Option<R> {
+        match self {
+            RawItem::Plain(s) => Some(f(s)),
+            RawItem::Json(text) if text.starts_with('"') => match self.to_value() {
+                Value::String(s) => Some(f(&s)),
+                _ => None,
+            },
+            RawItem::Json(_) => None,
+        }
+    }
+}
+
+/// A list the rules read: from the document, or kept as text by the loader.
+#[derive(Clone, Copy)]
+pub enum List<'a> {
+    /// The value at the list's key, read as Rego iterates it (absent iterates nothing).
+    InDocument(Option<&'a Value>),
+    /// The array the loader kept as text.
+    Text(&'a RawArray),
+}
+
+impl List<'_> {
+    /// Whether some element equals `v` (numbers compare by value).
+    pub fn contains(self, v: &Value) -> bool {
+        match self {
+            List::InDocument(list) => iter(list).any(|l| compare(v, l).is_eq()),
+            List::Text(raw) => {
+                // Plain strings are compared in place; a plain string never equals a value of
+                // another type, and only the rare other elements are turned into values.
+                matches!(v, Value::String(s) if raw.has_plain(s))
+                    || raw.has_json_items()
+                        && raw.items().any(|item| match item {
+                            RawItem::Plain(_) => false,
+                            RawItem::Json(_) => compare(v, &item.to_value()).is_eq(),
+                        })
+            }
+        }
+    }
+
+    /// Whether `pred` holds for some element that is a string.
+    pub fn any_str(self, mut pred: impl FnMut(&str) -> bool) -> bool {
+        match self {
+            List::InDocument(list) => iter(list).filter_map(Value::as_str).any(pred),
+            List::Text(raw) => raw
+                .items()
+                .any(|item| item.with_str(&mut pred).unwrap_or(false)),
+        }
+    }
+}
+
+/// The arrays the loader kept as text, by [`ListSlot`].
+#[derive(Debug, Clone, Default)]
+pub struct RawLists([Option<RawArray>; SLOTS]);
+
+impl RawLists {
+    /// The array kept for `slot`, if any.
+    pub fn get(&self, slot: ListSlot) -> Option<&RawArray> {
+        self.0[slot.0].as_ref()
+    }
+
+    /// Takes the array kept for `slot` out.
+    pub(crate) fn take(&mut self, slot: ListSlot) -> Option<RawArray> {
+        self.0[slot.0].take()
+    }
+
+    pub(crate) fn set(&mut self, slot: ListSlot, array: Option<RawArray>) {
+        self.0[slot.0] = array;
+    }
+
+    pub(crate) fn clear(&mut self, slots: std::ops::Range<usize>) {
+        for slot in &mut self.0[slots] {
+            *slot = None;
+        }
+    }
+}
