@@ -208,7 +208,10 @@ fn evaluate(entrypoint: i32, data: i32, input: Option<&Value>) -> String {
             .unwrap_or_else(|err| abort(&err.to_string()))
             .evaluate(entrypoint, input),
     };
-    result_document(&violations)
+    let result = result_document(&violations);
+    // The host rewinds the heap after every evaluation: dropping would only walk the values.
+    core::mem::forget(violations);
+    result
 }
 
 /// `opa_malloc(size) -> addr`
@@ -386,8 +389,13 @@ pub extern "C" fn opa_eval(
                 .unwrap_or_else(|| abort("internal: input is not valid JSON")),
         )
     };
-    let result = evaluate(entrypoint, data, input.as_ref());
-    c_string(&result)
+    let mut result = evaluate(entrypoint, data, input.as_ref());
+    // The host rewinds the heap after every evaluation: dropping would only walk the values.
+    core::mem::forget(input);
+    result.push('\0');
+    let addr = to_i32(result.as_ptr() as usize);
+    core::mem::forget(result);
+    addr
 }
 
 /// Resolves a path value (an array of strings) to its keys.

@@ -20,6 +20,7 @@ pub mod raw_list;
 pub mod re2;
 pub mod requester;
 pub mod sessions;
+pub mod simple_regex;
 pub mod tenant_rules;
 pub mod tenants;
 pub mod url;

@@ -17,12 +17,22 @@ use std::fmt::Write as _;
 
 use regex_lite::{Regex, RegexBuilder};
 
+use crate::simple_regex::Chain;
+
 /// Go's limit on `{n,m}` repeat counts.
 const MAX_REPEAT: u32 = 1000;
 
 /// A compiled data regex with RE2 semantics.
 #[derive(Debug, Clone)]
-pub struct Re2(Regex);
+pub struct Re2(Matcher);
+
+#[derive(Debug, Clone)]
+enum Matcher {
+    /// A chain of characters and classes, matched without regex-lite ([`Chain`]).
+    Chain(Chain),
+    /// Anything else.
+    Lite(Regex),
+}
 
 impl Re2 {
     /// Compiles an RE2 pattern.
@@ -33,12 +43,30 @@ impl Re2 {
     /// construct this build cannot express.
     pub fn new(pattern: &str) -> Result<Self, String> {
         let translated = translate(pattern)?;
-        compile_rust(&translated).map(Re2)
+        if let Some(chain) = Chain::parse(&translated) {
+            return Ok(Re2(Matcher::Chain(chain)));
+        }
+        compile_rust(&translated).map(|re| Re2(Matcher::Lite(re)))
     }
 
     /// `regex.match`: true when the pattern matches anywhere in `s`.
     pub fn is_match(&self, s: &str) -> bool {
-        is_match_fresh(&self.0, s)
+        match &self.0 {
+            Matcher::Chain(chain) => chain.is_match(s),
+            Matcher::Lite(re) => is_match_fresh(re, s),
+        }
+    }
+
+    /// Whether this pattern is matched without regex-lite.
+    #[cfg(test)]
+    pub(crate) fn is_simple(&self) -> bool {
+        matches!(self.0, Matcher::Chain(_))
+    }
+
+    /// [`Re2::new`], always through regex-lite: the oracle for [`Chain`].
+    #[cfg(test)]
+    pub(crate) fn through_regex_lite(pattern: &str) -> Result<Self, String> {
+        compile_rust(&translate(pattern)?).map(|re| Re2(Matcher::Lite(re)))
     }
 }
 

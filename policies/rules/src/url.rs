@@ -23,30 +23,34 @@ pub struct ParsedUrl<'a> {
     pub query: &'a str,
 }
 
-fn is_scheme_char(c: char) -> bool {
-    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '.' | '-')
+// Every character class of the grammar is ASCII, so the parser reads bytes: no byte of a
+// multi-byte character belongs to a class, exactly as the character itself does not.
+
+fn is_scheme_char(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'.' | b'-')
 }
 
-fn is_path_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '~' | '-')
+fn is_path_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'~' | b'-')
 }
 
-fn is_query_char(c: char) -> bool {
-    c.is_ascii_alphanumeric()
-        || matches!(
-            c,
-            '-' | '(' | ')' | '@' | ':' | '%' | '_' | '+' | '.' | '~' | '#' | '?' | '&' | '/' | '='
-        )
+fn is_query_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-()@:%_+.~#?&/=".contains(&b)
 }
 
-fn is_label_char(c: char) -> bool {
-    c.is_ascii_lowercase() || c.is_ascii_digit()
+fn is_label_char(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit()
+}
+
+/// The length of the longest prefix of `s` whose bytes are all in `class`.
+fn run(s: &str, class: impl Fn(u8) -> bool) -> usize {
+    s.bytes().position(|b| !class(b)).unwrap_or(s.len())
 }
 
 /// Parses `(?:path)?(?:query)?$` and returns (path, query).
 fn path_and_query(rest: &str) -> Option<(&str, &str)> {
     let path_len = if rest.starts_with('/') {
-        rest.find(|c: char| !is_path_char(c)).unwrap_or(rest.len())
+        run(rest, is_path_char)
     } else {
         0
     };
@@ -54,7 +58,7 @@ fn path_and_query(rest: &str) -> Option<(&str, &str)> {
     if after.is_empty() {
         return Some((path, ""));
     }
-    if after.starts_with('?') && after[1..].chars().all(is_query_char) {
+    if after.starts_with('?') && after.bytes().skip(1).all(is_query_char) {
         return Some((path, after));
     }
     None
@@ -63,11 +67,10 @@ fn path_and_query(rest: &str) -> Option<(&str, &str)> {
 /// `(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9])` labels joined by dots, over the whole of `host`.
 fn is_hostname(host: &str) -> bool {
     !host.is_empty()
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.chars().all(|c| is_label_char(c) || c == '-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
+        && host.as_bytes().split(|&b| b == b'.').all(|label| {
+            matches!((label.first(), label.last()), (Some(&first), Some(&last))
+                if first != b'-' && last != b'-')
+                && label.iter().all(|&b| is_label_char(b) || b == b'-')
         })
 }
 
@@ -95,9 +98,7 @@ fn with_host<'a>(
 ) -> Option<ParsedUrl<'a>> {
     let (host, rest) = after_slashes.split_at(host_len);
     if let Some(port_and_rest) = rest.strip_prefix(':') {
-        let port_len = port_and_rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(port_and_rest.len());
+        let port_len = run(port_and_rest, |b| b.is_ascii_digit());
         if port_len > 0 {
             let (port, rest) = port_and_rest.split_at(port_len);
             if let Some((path, query)) = path_and_query(rest) {
@@ -125,29 +126,26 @@ fn with_host<'a>(
 
 /// Parses `x` with the contract's URL grammar, including decision D2.
 pub fn parse(x: &str) -> Option<ParsedUrl<'_>> {
-    let colon = x.find(':')?;
-    let scheme = &x[..colon];
-    let mut scheme_chars = scheme.chars();
-    if !scheme_chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        || !scheme_chars.all(is_scheme_char)
-    {
+    // The scheme runs up to the first `:`, which is not a scheme character.
+    let colon = run(x, is_scheme_char);
+    if x.as_bytes().get(colon) != Some(&b':') || !x.as_bytes()[0].is_ascii_lowercase() {
         return None;
     }
+    let scheme = &x[..colon];
     let rest = &x[colon + 1..];
     if let Some(after) = rest.strip_prefix("//") {
-        let run = after
-            .find(|c: char| !(is_label_char(c) || c == '.' || c == '-'))
-            .unwrap_or(after.len());
-        let candidates = [
-            is_hostname(&after[..run]).then_some(run),
-            dotted_literal_len(after, "127.0.0.1"),
-            dotted_literal_len(after, "0.0.0.0"),
-            after.starts_with("[::1]").then_some(5),
+        // The host alternatives in the regex's priority order, each tried only if the one
+        // before it fails.
+        let name = run(after, |b| is_label_char(b) || b == b'.' || b == b'-');
+        let candidates: [&dyn Fn() -> Option<usize>; 4] = [
+            &|| is_hostname(&after[..name]).then_some(name),
+            &|| dotted_literal_len(after, "127.0.0.1"),
+            &|| dotted_literal_len(after, "0.0.0.0"),
+            &|| after.starts_with("[::1]").then_some(5),
         ];
         if let Some(parsed) = candidates
-            .into_iter()
-            .flatten()
-            .find_map(|len| with_host(scheme, after, len))
+            .iter()
+            .find_map(|len| with_host(scheme, after, len()?))
         {
             return Some(parsed);
         }

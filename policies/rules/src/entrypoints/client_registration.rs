@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::{
     data::PolicyData,
     url::{self, ParsedUrl},
-    value::{count, eq, get, iter, truthy},
+    value::{as_str, count, get, iter, truthy},
     violation::{Violation, Violations},
 };
 
@@ -19,9 +19,11 @@ fn starts_with_labels<'a>(
     reference.into_iter().all(|r| items.next() == Some(r))
 }
 
-/// `is_subdomain(h, s)`: the reversed labels of `h` prefix the reversed labels of `s`.
+/// `is_subdomain(h, s)`: the reversed labels of `h` prefix the reversed labels of `s`, that is
+/// `s` is `h` or ends with `.` and `h`.
 fn is_subdomain(host: &str, sub: &str) -> bool {
-    starts_with_labels(sub.rsplit('.'), host.rsplit('.'))
+    sub.strip_suffix(host)
+        .is_some_and(|head| head.is_empty() || head.ends_with('.'))
 }
 
 /// `rdns_match(h, scheme)`: the scheme's first labels are the host's labels reversed.
@@ -44,25 +46,28 @@ impl<'a> Metadata<'a> {
         v.as_str().and_then(url::parse)
     }
 
-    fn secure(&self, x: &Value) -> bool {
+    // Each URI is parsed once by the caller; `None` is a URI that is not a string or does not
+    // parse.
+
+    fn secure(&self, u: Option<ParsedUrl<'_>>) -> bool {
         self.data.allow_insecure_uris
-            || Self::parse(x).is_some_and(|u| {
+            || u.is_some_and(|u| {
                 u.scheme == "https"
                     && !matches!(u.host, "localhost" | "127.0.0.1" | "0.0.0.0" | "[::1]")
             })
     }
 
-    fn host_ok(&self, x: &Value) -> bool {
+    fn host_ok(&self, u: Option<ParsedUrl<'_>>) -> bool {
         self.data.allow_host_mismatch
             || (self.data.allow_missing_client_uri && !truthy(self.field("client_uri")))
-            || match (&self.client_uri, Self::parse(x)) {
+            || match (&self.client_uri, u) {
                 (Some(c), Some(u)) => is_subdomain(c.host, u.host),
                 _ => false,
             }
     }
 
-    fn native_ok(&self, x: &Value) -> bool {
-        let Some(u) = Self::parse(x) else {
+    fn native_ok(&self, u: Option<ParsedUrl<'_>>) -> bool {
+        let Some(u) = u else {
             return false;
         };
         if u.scheme == "http" {
@@ -77,13 +82,14 @@ impl<'a> Metadata<'a> {
     }
 
     fn redirect_ok(&self, x: &Value) -> bool {
-        (eq(self.field("application_type"), &Value::from("native")) && self.native_ok(x))
-            || (self.secure(x) && self.host_ok(x))
+        let u = Self::parse(x);
+        (as_str(self.field("application_type")) == Some("native") && self.native_ok(u))
+            || (self.secure(u) && self.host_ok(u))
     }
 
     fn uses(&self, grant: &str) -> bool {
         let grants = self.field("grant_types");
-        iter(grants).any(|g| eq(Some(g), &Value::from(grant)))
+        iter(grants).any(|g| g.as_str() == Some(grant))
             || (grant == "authorization_code" && !truthy(grants))
     }
 }
@@ -121,18 +127,19 @@ pub fn evaluate(data: &PolicyData, input: Option<&Value>, out: &mut Violations) 
         !data.allow_missing_client_uri && !truthy(client_uri),
         || Violation::msg("missing client_uri"),
     );
-    out.push_if(client_uri.is_some_and(|x| !m.secure(x)), || {
+    out.push_if(client_uri.is_some() && !m.secure(m.client_uri), || {
         Violation::msg("invalid client_uri")
     });
     for (key, invalid, other_host) in INFO_URIS {
         if let Some(x) = m.field(key) {
-            out.push_if(!m.secure(x), || Violation::msg(invalid));
-            out.push_if(!m.host_ok(x), || Violation::msg(other_host));
+            let u = Metadata::parse(x);
+            out.push_if(!m.secure(u), || Violation::msg(invalid));
+            out.push_if(!m.host_ok(u), || Violation::msg(other_host));
         }
     }
     out.push_if(
         m.uses("client_credentials")
-            && eq(m.field("token_endpoint_auth_method"), &Value::from("none")),
+            && as_str(m.field("token_endpoint_auth_method")) == Some("none"),
         || {
             Violation::msg(
                 "client_credentials grant_type requires some form of client authentication",
@@ -172,5 +179,16 @@ mod tests {
         assert!(rdns_match("example.com", "com.example.app"));
         assert!(!rdns_match("example.com", "com"));
         assert!(!rdns_match("example.com", "org.example.app"));
+    }
+
+    proptest::proptest! {
+        /// The suffix test is the contract's label comparison.
+        #[test]
+        fn subdomain_is_a_suffix_of_labels(host in "[ab.]{0,6}", sub in "[ab.]{0,8}") {
+            proptest::prop_assert_eq!(
+                is_subdomain(&host, &sub),
+                starts_with_labels(sub.rsplit('.'), host.rsplit('.'))
+            );
+        }
     }
 }
