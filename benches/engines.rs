@@ -23,7 +23,7 @@
 use std::{hint::black_box, time::Duration};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use policy_rules::Entrypoint;
+use policy_rules::{Entrypoint, json_parse::parse_document};
 use policy_test::{
     bench::{Requests, Shape, Workload, scaling_engines, sized_data, warm_up},
     engine::{
@@ -66,7 +66,8 @@ fn engines() -> Vec<(Box<dyn Engine>, Box<dyn Engine>)> {
 }
 
 /// Native evaluation with the same JSON in and out as the wasm engines: the input parsed
-/// from text, the violations printed. The fair baseline for their warm ratios.
+/// from text (by the parser `policy.wasm` and the component use), the violations printed. The
+/// fair baseline for their warm ratios.
 fn native_with_json(c: &mut Criterion, w: &Workload) {
     let mut group = c.benchmark_group("warm/native-json");
     let mut policy = NativeEngine.load(&w.data).expect("load");
@@ -77,7 +78,7 @@ fn native_with_json(c: &mut Criterion, w: &Workload) {
             &text,
             |b, text| {
                 b.iter(|| {
-                    let input: Value = serde_json::from_str(text).expect("input");
+                    let input = parse_document(text.as_bytes(), "input").expect("input");
                     let out = policy.evaluate(*entrypoint, Some(&input)).expect("eval");
                     black_box(Value::Array(out).to_string())
                 });

@@ -5,10 +5,7 @@
     reason = "wit-bindgen's generated canonical-ABI glue and export macro"
 )]
 
-use policy_rules::{
-    Entrypoint, PolicyData,
-    value::{JsonError, parse_limited},
-};
+use policy_rules::{Entrypoint, PolicyData, json_parse::parse_document, value::JsonError};
 use serde_json::Value;
 
 /// The canonical-ABI glue wit-bindgen generates for `wit/policy.wit`.
@@ -58,7 +55,7 @@ fn typed(v: &Value) -> Violation {
 
 impl GuestPolicy for LoadedPolicy {
     fn load(data_json: String) -> Result<PolicyHandle, Error> {
-        let data = parse_limited(data_json.as_bytes(), "document").map_err(|e| match e {
+        let data = parse_document(data_json.as_bytes(), "document").map_err(|e| match e {
             JsonError::TooDeep(msg) | JsonError::Malformed(msg) => Error::InvalidData(msg),
         })?;
         let policy =
@@ -73,7 +70,7 @@ impl GuestPolicy for LoadedPolicy {
             None
         } else {
             Some(
-                parse_limited(input_json.as_bytes(), "input").map_err(|e| match e {
+                parse_document(input_json.as_bytes(), "input").map_err(|e| match e {
                     JsonError::TooDeep(msg) | JsonError::Malformed(msg) => Error::InvalidInput(msg),
                 })?,
             )

@@ -22,10 +22,7 @@ use std::{
     sync::atomic::{AtomicBool, Ordering},
 };
 
-use policy_rules::{
-    Entrypoint, PolicyData, json_parse, result_document,
-    value::{JsonError, parse_limited},
-};
+use policy_rules::{Entrypoint, PolicyData, json_parse, result_document, value::JsonError};
 use serde_json::{Map, Value};
 
 use crate::heap;
@@ -44,8 +41,11 @@ enum Document {
         /// The JSON text, when the compiled data does not hold the whole value.
         text: Option<&'static str>,
     },
-    /// Made here (results, `builtins()`, `entrypoints()`): never compiled.
+    /// Made here (results): never compiled.
     Made(Value),
+    /// A fixed JSON text with a trailing NUL (`builtins()`, `entrypoints()`): dumped as it
+    /// is, with nothing to build or print on the instantiation every MAS request pays.
+    Fixed(&'static str),
 }
 
 impl Document {
@@ -57,6 +57,10 @@ impl Document {
             } => Cow::Owned(parse_json(text.as_bytes(), "document").unwrap_or(Value::Null)),
             Document::Parsed { policy, text: None } => Cow::Borrowed(policy.document()),
             Document::Made(value) => Cow::Borrowed(value),
+            Document::Fixed(text) => Cow::Owned(
+                parse_json(text.trim_end_matches('\0').as_bytes(), "document")
+                    .unwrap_or(Value::Null),
+            ),
         }
     }
 }
@@ -143,11 +147,7 @@ fn json_bytes(ptr: i32, len: i32) -> &'static [u8] {
 /// Parses a whole JSON value. `None` for malformed JSON; a document nested too deeply for the
 /// small stack aborts with the message every engine gives (`what` names it).
 fn parse_json(text: &[u8], what: &str) -> Option<Value> {
-    if let Some(value) = core::str::from_utf8(text).ok().and_then(json_parse::parse) {
-        return Some(value);
-    }
-    // `serde_json` decides everything the fast parser does not take.
-    match parse_limited(text, what) {
+    match json_parse::parse_document(text, what) {
         Ok(value) => Some(value),
         Err(JsonError::TooDeep(msg)) => abort(&msg),
         Err(JsonError::Malformed(_)) => None,
@@ -204,6 +204,9 @@ fn evaluate(entrypoint: i32, data: i32, input: Option<&Value>) -> String {
     let violations = match unsafe { document(data) } {
         Some(Document::Parsed { policy, .. }) => policy.evaluate(entrypoint, input),
         Some(Document::Made(value)) => compile(value.clone()).evaluate(entrypoint, input),
+        Some(fixed @ Document::Fixed(_)) => {
+            compile(fixed.value().into_owned()).evaluate(entrypoint, input)
+        }
         None => PolicyData::compile(None)
             .unwrap_or_else(|err| abort(&err.to_string()))
             .evaluate(entrypoint, input),
@@ -274,10 +277,11 @@ pub extern "C" fn opa_value_parse(ptr: i32, len: i32) -> i32 {
 pub extern "C" fn opa_json_dump(addr: i32) -> i32 {
     install_panic_hook();
     // SAFETY: `addr` is a value address the host got from this module.
-    let text = unsafe { document(addr) }.map_or_else(
-        || "null".to_owned(),
-        |d| policy_rules::json_text::to_string(&d.value()),
-    );
+    let text = match unsafe { document(addr) } {
+        None => "null".to_owned(),
+        Some(Document::Fixed(text)) => return to_i32(text.as_ptr() as usize),
+        Some(d) => policy_rules::json_text::to_string(&d.value()),
+    };
     c_string(&text)
 }
 
@@ -291,18 +295,14 @@ pub extern "C" fn opa_value_dump(addr: i32) -> i32 {
 #[unsafe(no_mangle)]
 pub extern "C" fn builtins() -> i32 {
     install_panic_hook();
-    new_document(Value::Object(Map::new()))
+    leak(Document::Fixed("{}\0"))
 }
 
 /// `entrypoints() -> addr`: the five MAS entrypoint names and their ids.
 #[unsafe(no_mangle)]
 pub extern "C" fn entrypoints() -> i32 {
     install_panic_hook();
-    let map = Entrypoint::ALL
-        .iter()
-        .map(|e| (e.name().to_owned(), Value::from(e.id())))
-        .collect();
-    new_document(Value::Object(map))
+    leak(Document::Fixed(policy_rules::ENTRYPOINTS_JSON))
 }
 
 /// `opa_eval_ctx_new() -> ctx`

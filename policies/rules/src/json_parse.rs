@@ -19,7 +19,7 @@ use crate::{
     constraint::CONSTRAINTS,
     data::READ_KEYS,
     raw_list::{LIST_KEYS, ListSlot, RawArray, RawLists},
-    value::{MAX_DEPTH, parse_limited},
+    value::{JsonError, MAX_DEPTH, parse_limited},
 };
 
 /// Parses a whole JSON text into a value; `None` when `serde_json` must decide (see the module
@@ -31,7 +31,20 @@ pub fn parse(text: &str) -> Option<Value> {
     Some(value)
 }
 
-/// Parses a data document for [`crate::PolicyData::compile_text`]: the value holds what the
+/// Parses a JSON document with [`crate::value::parse_limited`]'s result (the same value, or
+/// the same error), by the fast parser whenever it can.
+///
+/// # Errors
+///
+/// As [`crate::value::parse_limited`].
+pub fn parse_document(text: &[u8], what: &str) -> Result<Value, JsonError> {
+    match core::str::from_utf8(text).ok().and_then(parse) {
+        Some(value) => Ok(value),
+        None => parse_limited(text, what),
+    }
+}
+
+/// Parses a data document for [`crate::PolicyData::compile_parts`]: the value holds what the
 /// rules read, except the arrays kept as text, which come back in [`RawLists`].
 ///
 /// `None` when `serde_json` must decide, as for [`parse`].

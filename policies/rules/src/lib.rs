@@ -35,6 +35,10 @@ pub use crate::{
     violation::result_document,
 };
 
+/// `policy.wasm`'s `entrypoints()` document, as `opa_json_dump` prints it (keys sorted), with
+/// a trailing NUL: every name of [`Entrypoint::ALL`] and its id.
+pub const ENTRYPOINTS_JSON: &str = "{\"authorization_grant/violation\":3,\"client_registration/violation\":2,\"compat_login/violation\":4,\"email/violation\":1,\"register/violation\":0}\0";
+
 /// The five entrypoints MAS evaluates, in the order `policy.wasm` numbers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Entrypoint {
@@ -111,5 +115,20 @@ impl PolicyData {
             Entrypoint::CompatLogin => entrypoints::compat_login::evaluate(self, input, &mut out),
         }
         out.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_entrypoints_document_names_every_entrypoint_with_its_id() {
+        let map: serde_json::Map<String, Value> = Entrypoint::ALL
+            .iter()
+            .map(|e| (e.name().to_owned(), Value::from(e.id())))
+            .collect();
+        let printed = json_text::to_string(&Value::Object(map)) + "\0";
+        assert_eq!(ENTRYPOINTS_JSON, printed);
     }
 }
