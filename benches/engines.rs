@@ -10,6 +10,8 @@
 //! - `per_request/rego-new-data`: `rego` when each load brings other data, so none is reused:
 //!   the prepared rewrites of the data patterns computed by the Rego, the data added, regorus's
 //!   analysis of the policies for it, and one evaluation.
+//! - `per_request/opa-null`: the floor module (below) on the workload's data and inputs,
+//!   measured right before `per_request/opa`: the per-request ratios divide these two.
 //! - `warm`: one loaded instance, evaluation only.
 //! - `floor`: the per-request path with `{}` data and an empty input object. `opa-null` runs
 //!   `null_policy.wat`, a module that does nothing, so it is the host's own cost: the budget's
@@ -112,9 +114,35 @@ fn rego_new_data(c: &mut Criterion, w: &Workload, engine: &dyn Engine) {
     group.finish();
 }
 
+/// The floor module on the workload's data and inputs, measured just before `policy.wasm` so
+/// that the per-request ratios compare times taken minutes apart as little as possible (this
+/// machine drifts).
+fn floor_on_the_workload(c: &mut Criterion, w: &Workload) {
+    let engines = floor_engines();
+    let Some(floor) = engines.iter().find(|e| e.name() == "opa-null") else {
+        return;
+    };
+    let mut group = c.benchmark_group("per_request/opa-null");
+    let mut requests = Requests::new(floor.as_ref(), &w.data).expect("load");
+    warm_up(floor.as_ref(), w, Duration::from_secs(1)).expect("warm-up");
+    for (entrypoint, input) in &w.inputs {
+        group.bench_with_input(
+            BenchmarkId::from_parameter(entrypoint.name()),
+            input,
+            |b, input| {
+                b.iter(|| black_box(requests.run(*entrypoint, input).expect("eval")));
+            },
+        );
+    }
+    group.finish();
+}
+
 fn per_request_and_warm(c: &mut Criterion) {
     let w = workload();
     for (per_request, warm) in engines() {
+        if per_request.name() == "opa" {
+            floor_on_the_workload(c, &w);
+        }
         let mut group = c.benchmark_group(format!("per_request/{}", per_request.name()));
         let mut requests = Requests::new(per_request.as_ref(), &w.data).expect("load");
         // The first requests in a process are slower; see `bench::warm_up`.

@@ -13,8 +13,9 @@
 //!   and a few large values.
 //!
 //! - **phases** splits the per-request path of `policy.wasm` and of the floor module (both on
-//!   the workload's data and inputs) into instantiation, data load and evaluation, beside the
-//!   size of `policy.wasm`'s data segments, which every instantiation copies into fresh memory.
+//!   the run's data and inputs, and on 1 MiB of each shape with `register/violation`) into
+//!   instantiation, data load and evaluation, beside the size of `policy.wasm`'s data
+//!   segments, which every instantiation copies into fresh memory.
 //!
 //! Each measurement repeats its call for a time budget (at least [`MIN_SAMPLES`] times) and
 //! reports the median and the 99th percentile of the single-call times.
@@ -316,6 +317,8 @@ pub fn floor(floor_engine: &Named, budget: Duration) -> Result<Stats, EvalError>
 /// The median phases of per-request evaluations on one engine and entrypoint.
 #[derive(Debug, Clone)]
 pub struct PhaseRow {
+    /// The data: [`RUN_DATA`] (the run's own) or a 1 MiB [`Shape`]'s name.
+    pub data: &'static str,
     /// The entrypoint.
     pub entrypoint: Entrypoint,
     /// `opa` (ours) or `opa-null` (the floor module).
@@ -374,6 +377,9 @@ pub fn data_segment_bytes(wasm: &[u8]) -> anyhow::Result<usize> {
 
 /// The scaling sizes: about 1 KiB, 64 KiB and 1 MiB.
 pub const SCALING_SIZES: [usize; 3] = [1024, 64 * 1024, 1024 * 1024];
+
+/// How the phase table names the run's own data (the workload's, or a deployment's).
+pub const RUN_DATA: &str = "this run's";
 
 /// The engines of the scaling table: native, the floor module and ours, per request.
 ///
@@ -455,7 +461,7 @@ pub fn run(
     let scaling_engines = scaling_engines()?;
     let total = 1
         + engines.len() * workload.inputs.len() * 2
-        + workload.inputs.len() * 2
+        + (workload.inputs.len() + Shape::ALL.len()) * 2
         + Shape::ALL.len() * SCALING_SIZES.len() * scaling_engines.len();
     let mut done = 0;
     let mut step = |what: String| {
@@ -504,19 +510,7 @@ pub fn run(
             });
         }
     }
-    let mut phase_rows = Vec::new();
-    for (entrypoint, input) in &workload.inputs {
-        for (name, engine) in [("opa-null", &floor_module.1), ("opa", &ours)] {
-            step(format!("{name} {} phases", entrypoint.name()));
-            let (phases, samples) = phases(engine, &workload.data, *entrypoint, input, budget)?;
-            phase_rows.push(PhaseRow {
-                entrypoint: *entrypoint,
-                engine: name.to_owned(),
-                phases,
-                samples,
-            });
-        }
-    }
+    let phases = phase_rows(workload, &floor_module.1, &ours, budget, &mut step)?;
     let input = json!({"registration_method": "password", "username": "alice"});
     let mut scaling = Vec::new();
     for shape in Shape::ALL {
@@ -543,9 +537,52 @@ pub fn run(
         floor,
         rows,
         scaling,
-        phases: phase_rows,
+        phases,
         data_segment_bytes: data_segment_bytes(policy_artifacts::policy_wasm())?,
     })
+}
+
+/// The phases of ours and of the floor module: every entrypoint on the run's data, and
+/// `register/violation` on 1 MiB of each shape.
+fn phase_rows(
+    workload: &Workload,
+    floor_module: &opa::OpaEngine,
+    ours: &opa::OpaEngine,
+    budget: Duration,
+    step: &mut impl FnMut(String),
+) -> anyhow::Result<Vec<PhaseRow>> {
+    let mut rows = Vec::new();
+    let mut time =
+        |data_name: &'static str, data: &Value, entrypoint: Entrypoint, input: &Value| {
+            for (name, engine) in [("opa-null", floor_module), ("opa", ours)] {
+                step(format!(
+                    "{name} {} phases on {data_name} data",
+                    entrypoint.name()
+                ));
+                let (phases, samples) = phases(engine, data, entrypoint, input, budget)?;
+                rows.push(PhaseRow {
+                    data: data_name,
+                    entrypoint,
+                    engine: name.to_owned(),
+                    phases,
+                    samples,
+                });
+            }
+            anyhow::Ok(())
+        };
+    for (entrypoint, input) in &workload.inputs {
+        time(RUN_DATA, &workload.data, *entrypoint, input)?;
+    }
+    let input = json!({"registration_method": "password", "username": "alice"});
+    for shape in Shape::ALL {
+        time(
+            shape.name(),
+            &sized_data(shape, 1024 * 1024),
+            Entrypoint::Register,
+            &input,
+        )?;
+    }
+    Ok(rows)
 }
 
 /// A duration for people: `812 ns`, `4.68 µs`, `20.2 ms`.
@@ -651,19 +688,20 @@ impl Report {
         }
         let _ = writeln!(
             s,
-            "\nphases per request (medians, on the data above; policy.wasm data segments: {} bytes)",
+            "\nphases per request (medians; this run's data and 1 MiB in each shape; policy.wasm data segments: {} bytes)",
             self.data_segment_bytes
         );
         let _ = writeln!(
             s,
-            "{:<30} {:<10} {:>12} {:>10} {:>10} {:>10}",
-            "entrypoint", "engine", "instantiate", "load data", "evaluate", "sum"
+            "{:<20} {:<30} {:<10} {:>12} {:>10} {:>10} {:>10}",
+            "data", "entrypoint", "engine", "instantiate", "load data", "evaluate", "sum"
         );
         for row in &self.phases {
             let p = &row.phases;
             let _ = writeln!(
                 s,
-                "{:<30} {:<10} {:>12} {:>10} {:>10} {:>10}",
+                "{:<20} {:<30} {:<10} {:>12} {:>10} {:>10} {:>10}",
+                row.data,
                 row.entrypoint.name(),
                 row.engine,
                 human(p.instantiate),
@@ -706,6 +744,7 @@ impl Report {
             })).collect::<Vec<_>>(),
             "data_segment_bytes": self.data_segment_bytes,
             "phases": self.phases.iter().map(|r| json!({
+                "data": r.data,
                 "entrypoint": r.entrypoint.name(),
                 "engine": r.engine,
                 "samples": r.samples,
