@@ -114,17 +114,12 @@ fn rego_new_data(c: &mut Criterion, w: &Workload, engine: &dyn Engine) {
     group.finish();
 }
 
-/// The floor module on the workload's data and inputs, measured just before `policy.wasm` so
-/// that the per-request ratios compare times taken minutes apart as little as possible (this
-/// machine drifts).
-fn floor_on_the_workload(c: &mut Criterion, w: &Workload) {
-    let engines = floor_engines();
-    let Some(floor) = engines.iter().find(|e| e.name() == "opa-null") else {
-        return;
-    };
-    let mut group = c.benchmark_group("per_request/opa-null");
-    let mut requests = Requests::new(floor.as_ref(), &w.data).expect("load");
-    warm_up(floor.as_ref(), w, Duration::from_secs(1)).expect("warm-up");
+/// One engine's requests on the workload, one benchmark per entrypoint, in group `name`.
+fn requests_group(c: &mut Criterion, name: &str, engine: &dyn Engine, w: &Workload) {
+    let mut group = c.benchmark_group(name);
+    let mut requests = Requests::new(engine, &w.data).expect("load");
+    // The first requests in a process are slower; see `bench::warm_up`.
+    warm_up(engine, w, Duration::from_secs(1)).expect("warm-up");
     for (entrypoint, input) in &w.inputs {
         group.bench_with_input(
             BenchmarkId::from_parameter(entrypoint.name()),
@@ -137,26 +132,24 @@ fn floor_on_the_workload(c: &mut Criterion, w: &Workload) {
     group.finish();
 }
 
+/// The floor module on the workload's data and inputs, measured just before `policy.wasm` so
+/// that the per-request ratios compare times taken minutes apart as little as possible (this
+/// machine drifts).
+fn floor_on_the_workload(c: &mut Criterion, w: &Workload) {
+    let engines = floor_engines();
+    if let Some(floor) = engines.iter().find(|e| e.name() == "opa-null") {
+        requests_group(c, "per_request/opa-null", floor.as_ref(), w);
+    }
+}
+
 fn per_request_and_warm(c: &mut Criterion) {
     let w = workload();
     for (per_request, warm) in engines() {
         if per_request.name() == "opa" {
             floor_on_the_workload(c, &w);
         }
-        let mut group = c.benchmark_group(format!("per_request/{}", per_request.name()));
-        let mut requests = Requests::new(per_request.as_ref(), &w.data).expect("load");
-        // The first requests in a process are slower; see `bench::warm_up`.
-        warm_up(per_request.as_ref(), &w, Duration::from_secs(1)).expect("warm-up");
-        for (entrypoint, input) in &w.inputs {
-            group.bench_with_input(
-                BenchmarkId::from_parameter(entrypoint.name()),
-                input,
-                |b, input| {
-                    b.iter(|| black_box(requests.run(*entrypoint, input).expect("eval")));
-                },
-            );
-        }
-        group.finish();
+        let name = format!("per_request/{}", per_request.name());
+        requests_group(c, &name, per_request.as_ref(), &w);
 
         if per_request.name() == "native" {
             native_with_json(c, &w);

@@ -279,33 +279,29 @@ impl<'t> Parser<'t> {
         }
     }
 
-    /// The members of an object, the cursor on its `{`; `member` reads each value.
-    fn members(
+    /// The items of an array or an object, the cursor on its opening bracket; `item` reads
+    /// each one, and `close` is the closing bracket.
+    fn items(
         &mut self,
         depth: usize,
-        mut member: impl FnMut(&mut Self, Str<'t>) -> Step<()>,
+        close: u8,
+        mut item: impl FnMut(&mut Self) -> Step<()>,
     ) -> Step<()> {
         if depth > MAX_DEPTH {
             return Err(Fallback);
         }
         self.pos += 1;
         self.ws();
-        if self.peek() == Some(b'}') {
+        if self.peek() == Some(close) {
             self.pos += 1;
             return Ok(());
         }
         loop {
-            self.ws();
-            if self.peek() != Some(b'"') {
-                return Err(Fallback);
-            }
-            let key = self.string()?;
-            self.eat(b':')?;
-            member(self, key)?;
+            item(self)?;
             self.ws();
             match self.peek() {
                 Some(b',') => self.pos += 1,
-                Some(b'}') => {
+                Some(b) if b == close => {
                     self.pos += 1;
                     return Ok(());
                 }
@@ -314,33 +310,26 @@ impl<'t> Parser<'t> {
         }
     }
 
-    /// The elements of an array, the cursor on its `[`; `element` reads each one.
-    fn elements(
+    /// The members of an object, the cursor on its `{`; `member` reads each value.
+    fn members(
         &mut self,
         depth: usize,
-        mut element: impl FnMut(&mut Self) -> Step<()>,
+        mut member: impl FnMut(&mut Self, Str<'t>) -> Step<()>,
     ) -> Step<()> {
-        if depth > MAX_DEPTH {
-            return Err(Fallback);
-        }
-        self.pos += 1;
-        self.ws();
-        if self.peek() == Some(b']') {
-            self.pos += 1;
-            return Ok(());
-        }
-        loop {
-            element(self)?;
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                _ => return Err(Fallback),
+        self.items(depth, b'}', |p| {
+            p.ws();
+            if p.peek() != Some(b'"') {
+                return Err(Fallback);
             }
-        }
+            let key = p.string()?;
+            p.eat(b':')?;
+            member(p, key)
+        })
+    }
+
+    /// The elements of an array, the cursor on its `[`; `element` reads each one.
+    fn elements(&mut self, depth: usize, element: impl FnMut(&mut Self) -> Step<()>) -> Step<()> {
+        self.items(depth, b']', element)
     }
 }
 
