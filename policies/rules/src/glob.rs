@@ -72,22 +72,35 @@ impl Wildcard {
         elements
     }
 
-    /// Whether the whole of `subject` matches a glob of at most [`MAX_WILDCARD_ELEMENTS`]
-    /// elements. The set of reachable elements is a bit set carried along `subject`, so the
-    /// time is linear in its length whatever the wildcards.
-    fn is_match(pattern: &str, subject: &str) -> bool {
+    /// How a wildcard-only glob is matched.
+    fn shape(pattern: &str) -> Shape<'_> {
         if !pattern.contains(['*', '?']) {
-            return pattern == subject;
+            return Shape::Literal;
         }
         // The commonest glob in ban lists, `*.spam.example`: a run without `.`, then a literal.
-        if let Some(tail) = pattern.strip_prefix('*')
-            && !tail.starts_with('*')
-            && !tail.contains(['*', '?'])
-        {
-            return subject
-                .strip_suffix(tail)
-                .is_some_and(|head| !head.contains('.'));
+        match pattern.strip_prefix('*') {
+            Some(tail) if !tail.starts_with('*') && !tail.contains(['*', '?']) => {
+                Shape::StarThenLiteral(tail)
+            }
+            _ => Shape::States,
         }
+    }
+
+    /// Whether the whole of `subject` matches. A glob matched on states has at most
+    /// [`MAX_WILDCARD_ELEMENTS`] elements, and the set of reachable elements is a bit set
+    /// carried along `subject`, so the time is linear in its length whatever the wildcards.
+    fn is_match(pattern: &str, subject: &str) -> bool {
+        let tail = match Wildcard::shape(pattern) {
+            Shape::Literal => return pattern == subject,
+            Shape::StarThenLiteral(tail) => tail,
+            Shape::States => return Wildcard::is_match_on_states(pattern, subject),
+        };
+        subject
+            .strip_suffix(tail)
+            .is_some_and(|head| !head.contains('.'))
+    }
+
+    fn is_match_on_states(pattern: &str, subject: &str) -> bool {
         let elements = Wildcard::parse(pattern);
         let n = elements.len();
         let stars = elements
@@ -131,15 +144,26 @@ impl Wildcard {
     }
 }
 
-/// The most elements a glob matched without a regex may have: its states (one per element and
-/// the final one) fit in a `u64`.
+/// The most elements a glob matched on states may have: its states (one per element and the
+/// final one) fit in a `u64`.
 const MAX_WILDCARD_ELEMENTS: usize = 63;
+
+/// How a wildcard-only glob is matched.
+enum Shape<'p> {
+    /// No wildcard: string equality, whatever the length.
+    Literal,
+    /// `*` and a literal tail: a suffix test.
+    StarThenLiteral(&'p str),
+    /// Anything else: states on a bit set.
+    States,
+}
 
 impl Glob {
     /// Compiles `pattern`; a malformed pattern compiles to a glob that matches nothing.
     pub fn new(pattern: &str) -> Self {
         if Wildcard::only_wildcards(pattern)
-            && Wildcard::parse(pattern).len() <= MAX_WILDCARD_ELEMENTS
+            && (!matches!(Wildcard::shape(pattern), Shape::States)
+                || Wildcard::parse(pattern).len() <= MAX_WILDCARD_ELEMENTS)
         {
             return Glob(Matcher::Wildcards(pattern.into()));
         }
@@ -373,6 +397,23 @@ mod tests {
                 "{:?} on {:?}", long, subject
             );
         }
+    }
+
+    #[test]
+    fn long_literals_and_star_tails_need_no_regex() {
+        let long = format!("{}.example", "a".repeat(80));
+        for pattern in [long.clone(), format!("*.{long}")] {
+            assert!(
+                matches!(Glob::new(&pattern).0, Matcher::Wildcards(_)),
+                "{pattern}"
+            );
+        }
+        assert!(g(&long, &long));
+        assert!(g(&format!("*.{long}"), &format!("x.{long}")));
+        assert!(!g(&format!("*.{long}"), &format!("x.y.{long}")));
+        let many = "?".repeat(MAX_WILDCARD_ELEMENTS + 1);
+        assert!(matches!(Glob::new(&many).0, Matcher::Regex(_)));
+        assert!(g(&many, &"a".repeat(MAX_WILDCARD_ELEMENTS + 1)));
     }
 
     #[test]
