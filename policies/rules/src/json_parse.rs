@@ -2,16 +2,17 @@
 //!
 //! `serde_json`'s deserializer spends about 33 wasm instructions per byte of a document of short
 //! strings (its visitor plumbing, a UTF-8 check per string, a copy per string, vector growth).
-//! This parser takes text whose UTF-8 is checked once, finds string ends eight bytes at a time, and
-//! with [`load_data`] builds values only for the parts of the data document the rules read:
+//! This parser takes text whose UTF-8 is checked once, finds string ends eight bytes at a time,
+//! and with [`load_data`] builds values only for the parts of the data document the rules read:
 //! ban lists stay text ([`crate::raw_list`]) and top-level keys no rule reads are only
 //! validated.
 //!
 //! It never decides an error itself. Whatever it does not take on the fast path (strings with
-//! escapes, numbers other than small non-negative integers) it hands to `serde_json`, token by
-//! token, through the same deserializer as the fallback (one copy of its code in `policy.wasm`); and on any failure it returns `None`, so that the caller parses the whole document
-//! with [`crate::value::parse_limited`], whose verdict and message are the contract's. Property
-//! tests check that both parsers accept the same texts and build the same values.
+//! escapes, numbers other than small non-negative integers) it hands to `serde_json` token by
+//! token, through the same deserializer as the fallback (so `policy.wasm` holds one copy of
+//! it); on any failure it returns `None`, and the caller parses the whole document with
+//! [`crate::value::parse_limited`], whose verdict and message are the contract's. Property tests
+//! check that both parsers accept the same texts and build the same values.
 
 use serde_json::{Map, Value};
 
