@@ -75,10 +75,7 @@ impl Constraint {
     pub fn matches(&self, data: &Value, s: Option<&Value>) -> bool {
         let Some(s) = s else { return false };
         let c = path(Some(data), self.at);
-        let list = |k: usize| match &self.raw[k] {
-            Some(text) => List::Text(text),
-            None => List::InDocument(get(c, LIST_KEYS[k])),
-        };
+        let list = |k: usize| List::new(self.raw[k].as_ref(), get(c, LIST_KEYS[k]));
         let [literals, substrings, prefixes, suffixes] = [0, 1, 2, 3].map(list);
         if literals.contains(s) {
             return true;

@@ -198,10 +198,10 @@ impl PolicyData {
 
     /// `data.admin_clients`.
     pub(crate) fn admin_clients(&self) -> List<'_> {
-        match &self.raw_admin_clients {
-            Some(raw) => List::Text(raw),
-            None => List::InDocument(get(Some(&self.document), "admin_clients")),
-        }
+        List::new(
+            self.raw_admin_clients.as_ref(),
+            get(Some(&self.document), "admin_clients"),
+        )
     }
 
     /// Whether `s` matches `constraint`, one of this data's constraints.

@@ -420,26 +420,22 @@ impl Parser<'static> {
         let mut inner = Map::new();
         self.members(depth, |p, child| {
             let child = child.into_string()?;
-            match place {
-                Place::ConstraintParent(parent) => {
-                    let next = CONSTRAINTS
-                        .iter()
-                        .position(|c| c[0] == parent && c[1] == child)
-                        .map_or(Place::Elsewhere, Place::Constraint);
-                    p.data_member(&mut inner, child, next, depth + 1, raw)
-                }
+            let next = match place {
+                Place::ConstraintParent(parent) => CONSTRAINTS
+                    .iter()
+                    .position(|c| c[0] == parent && c[1] == child)
+                    .map_or(Place::Elsewhere, Place::Constraint),
                 Place::Constraint(i) => match LIST_KEYS.iter().position(|k| *k == child) {
-                    Some(k) => p.list_or_value(
-                        &mut inner,
-                        child,
-                        ListSlot::constraint_list(i, k),
-                        depth + 1,
-                        raw,
-                    ),
-                    None => p.data_member(&mut inner, child, Place::Elsewhere, depth + 1, raw),
+                    Some(k) => {
+                        let slot = ListSlot::constraint_list(i, k);
+                        return p.list_or_value(&mut inner, child, slot, depth + 1, raw);
+                    }
+                    None => Place::Elsewhere,
                 },
-                Place::Elsewhere => p.data_member(&mut inner, child, place, depth + 1, raw),
-            }
+                // Not reached: a member elsewhere is built whole above.
+                Place::Elsewhere => Place::Elsewhere,
+            };
+            p.data_member(&mut inner, child, next, depth + 1, raw)
         })?;
         map.insert(key, Value::Object(inner));
         Ok(())

@@ -165,7 +165,12 @@ pub enum List<'a> {
     Text(&'a RawArray),
 }
 
-impl List<'_> {
+impl<'a> List<'a> {
+    /// The list the loader kept as text, when it kept one, else the value in the document.
+    pub fn new(kept: Option<&'a RawArray>, in_document: Option<&'a Value>) -> Self {
+        kept.map_or(List::InDocument(in_document), List::Text)
+    }
+
     /// Whether some element equals `v` (numbers compare by value).
     pub fn contains(self, v: &Value) -> bool {
         match self {
