@@ -16,26 +16,48 @@ redirect_uris := common.get(md, "redirect_uris")
 # The three flags are read by full path (reading data.client_registration as a whole would
 # evaluate package client_registration, which depends on these rules).
 insecure_uris_allowed if {
-	x := data.client_registration.allow_insecure_uris
+	x = data.client_registration.allow_insecure_uris
 	x != false
 }
 
 host_mismatch_allowed if {
-	x := data.client_registration.allow_host_mismatch
+	x = data.client_registration.allow_host_mismatch
 	x != false
 }
 
 missing_client_uri_allowed if {
-	x := data.client_registration.allow_missing_client_uri
+	x = data.client_registration.allow_missing_client_uri
 	x != false
 }
 
 client_uri_truthy if {
-	x := client_uri
+	x = client_uri
 	x != false
 }
 
-parsed_client_uri := common.parse_url(client_uri)
+parsed_client_uri := url(client_uri)
+
+# The input's URIs that the checks parse: client_uri, the informational URIs and the
+# redirect URIs (strings only; parse_url is undefined for anything else).
+input_uris contains x if {
+	some key in ["client_uri", "tos_uri", "policy_uri", "logo_uri"]
+	x = common.get(md, key)
+	is_string(x)
+}
+
+input_uris contains x if {
+	some x in common.values(redirect_uris)
+	is_string(x)
+}
+
+# Each input URI parsed once per evaluation: a rule's value is kept for the evaluation, a
+# function's result is not, and every URI is checked by several functions.
+parsed_uris := {x: u | some x in input_uris; u = common.parse_url(x)}
+
+# url(x): common.parse_url(x), taken from parsed_uris when x is an input URI.
+url(x) := u if u = parsed_uris[x]
+
+url(x) := common.parse_url(x) if not input_uris[x]
 
 loopback_hosts := {"localhost", "127.0.0.1", "[::1]"}
 
@@ -45,7 +67,7 @@ insecure_hosts := {"localhost", "127.0.0.1", "0.0.0.0", "[::1]"}
 secure(x) if insecure_uris_allowed
 
 secure(x) if {
-	u := common.parse_url(x)
+	u = url(x)
 	u.scheme == "https"
 	not insecure_hosts[u.host]
 }
@@ -60,23 +82,23 @@ host_ok(x) if {
 }
 
 host_ok(x) if {
-	c := parsed_client_uri
-	u := common.parse_url(x)
+	c = parsed_client_uri
+	u = url(x)
 	common.is_subdomain(c.host, u.host)
 }
 
 native_ok(x) if {
-	u := common.parse_url(x)
+	u = url(x)
 	u.scheme == "http"
 	loopback_hosts[u.host]
 }
 
 native_ok(x) if {
-	u := common.parse_url(x)
+	u = url(x)
 	u.scheme != "http"
 	u.scheme != "https"
 	u.authority == ""
-	c := parsed_client_uri
+	c = parsed_client_uri
 	common.rdns_match(c.host, u.scheme)
 }
 
@@ -95,7 +117,7 @@ redirect_ok(x) if {
 grant_types := common.get(md, "grant_types")
 
 grant_types_truthy if {
-	x := grant_types
+	x = grant_types
 	x != false
 }
 
@@ -113,7 +135,7 @@ needs_redirects if uses_authorization_code
 needs_redirects if uses("implicit")
 
 redirect_uris_truthy if {
-	x := redirect_uris
+	x = redirect_uris
 	x != false
 }
 

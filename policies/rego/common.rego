@@ -138,25 +138,25 @@ class_item(m) := class_char(unescape(m[1])) if m[2] == ""
 
 class_item(m) := concat("", [class_char(lo), "-", class_char(hi)]) if {
 	m[2] != ""
-	lo := unescape(m[1])
-	hi := unescape(m[2])
+	lo = unescape(m[1])
+	hi = unescape(m[2])
 	lo <= hi
 }
 
 # class_regex(t): the regex class for a class token; undefined when a range is reversed.
 class_regex(t) := concat("", ["[^", body, "]"]) if {
 	startswith(t, "[!")
-	body := class_body(substring(t, 2, count(t) - 3))
+	body = class_body(substring(t, 2, count(t) - 3))
 }
 
 class_regex(t) := concat("", ["[", body, "]"]) if {
 	not startswith(t, "[!")
-	body := class_body(substring(t, 1, count(t) - 2))
+	body = class_body(substring(t, 1, count(t) - 2))
 }
 
 class_body(inner) := concat("", parts) if {
-	items := regex.find_all_string_submatch_n(glob_class_item_re, inner, -1)
-	parts := [p | some m in items; p := class_item(m)]
+	items = regex.find_all_string_submatch_n(glob_class_item_re, inner, -1)
+	parts = [p | some m in items; p = class_item(m)]
 	count(parts) == count(items)
 }
 
@@ -227,9 +227,9 @@ glob_piece(t, d) := lit(t) if {
 
 # glob_regex(p): the anchored regex text for glob p; undefined when p is malformed.
 glob_regex(p) := concat("", ["^(?:", concat("", pieces), ")$"]) if {
-	tokens := regex.find_n(glob_token_re, p, -1)
-	deltas := [d | some t in tokens; d := brace_delta(t)]
-	pieces := [x | some i, t in tokens; x := glob_piece(t, depth(deltas, i))]
+	tokens = regex.find_n(glob_token_re, p, -1)
+	deltas = [d | some t in tokens; d = brace_delta(t)]
+	pieces = [x | some i, t in tokens; x = glob_piece(t, depth(deltas, i))]
 	count(pieces) == count(tokens)
 	depth(deltas, count(tokens)) == 0
 }
@@ -238,24 +238,24 @@ glob_regex(p) := concat("", ["^(?:", concat("", pieces), ")$"]) if {
 glob_match(p, d) if {
 	is_string(p)
 	is_string(d)
-	re := glob_matcher(p)
+	re = glob_matcher(p)
 	regex.match(re, d)
 }
 
 # glob_matcher(p): the regex glob_match uses for glob p; undefined when p is malformed or its
 # regex is refused by the engine. From the prepared table when it holds p (see below).
 glob_matcher(p) := re if {
-	re := prepared_globs[p]
+	re = prepared_globs[p]
 	is_string(re)
 }
 
 glob_matcher(p) := re if {
 	not glob_prepared(p)
-	re := computed_glob_matcher(p)
+	re = computed_glob_matcher(p)
 }
 
 computed_glob_matcher(p) := re if {
-	re := glob_regex(p)
+	re = glob_regex(p)
 	regex.is_valid(re)
 }
 
@@ -266,18 +266,20 @@ glob_prepared(p) if prepared_globs[p] != null
 # Prepared rewrites (see re2.rego)
 #
 # The rego engine evaluates `prepared_for_input` once per data load, with the data document
-# as the input, and stores the value in the data under `__rego_prepared__`: the rewrite of
-# every data regex (`re2`) and the regex of every domain glob (`globs`, false for a glob that
-# matches nothing) that the document holds where `matches` and `glob_match` read them. It reads
-# the document through `input` because regorus analyses the policies again after a data load,
-# but not after a new input. A pattern missing from the table is computed when used.
+# (and its previous table) as the input, and stores the value in the data under
+# `__rego_prepared__`: the rewrite of every data regex (`re2`) and the regex of every domain
+# glob (`globs`, false for a glob that matches nothing) that the document holds where
+# `matches` and `glob_match` read them, and the cidr_form of each `banned_ips` entry
+# (`banned_ips`, the value of banned_ip_forms). It reads the document through `input`, so
+# that the table is computed before the document becomes the data. A pattern missing from
+# the table is computed when used.
 # ---------------------------------------------------------------------------
 
 # The prepared glob regexes, keyed by the glob. Read only on a Rust engine, as re2's table, so
 # that OPA decides the same whatever a deployment puts under the key.
 prepared_globs := x if {
-	re2.rust_engine
-	x := data.__rego_prepared__.globs
+	data.re2.rust_engine
+	x = data.__rego_prepared__.globs
 	is_object(x)
 }
 
@@ -292,7 +294,7 @@ constraint_paths := [
 
 data_regexes(d) := {p |
 	some path in constraint_paths
-	c := get(get(d, path[0]), path[1])
+	c = get(get(d, path[0]), path[1])
 	some p in values(get(c, "regexes"))
 	is_string(p)
 }
@@ -308,18 +310,39 @@ data_globs(d) := {p |
 	is_string(p)
 }
 
-glob_entry(p) := re if re := computed_glob_matcher(p)
+glob_entry(p) := re if re = computed_glob_matcher(p)
 
 glob_entry(p) := false if not computed_glob_matcher(p)
 
 # prepared_for(d): the prepared rewrites for the data document d.
-prepared_for(d) := {
-	"re2": re2.prepared_for(data_regexes(d)),
-	"globs": {p: re | some p in data_globs(d); re := glob_entry(p)},
+prepared_for(d) := prepared_reusing(d, {})
+
+# prepared_reusing(d, known): prepared_for(d), with the regex rewrites and glob regexes of the
+# table `known` (an earlier load's) taken as they are: each is what the rules compute for its
+# key, so a load whose patterns are unchanged rewrites none of them.
+prepared_reusing(d, known) := {
+	"re2": re2.prepared_reusing(data_regexes(d), known_part(known, "re2")),
+	"globs": {p: re | some p in data_globs(d); re = glob_entry_reusing(known_part(known, "globs"), p)},
+	"banned_ips": banned_ip_forms_of(d),
 }
 
-# What the rego engine evaluates at load, with the data document as the input.
-prepared_for_input := prepared_for(input)
+known_part(known, k) := get(known, k) if has_object(known, k)
+
+known_part(known, k) := {} if not has_object(known, k)
+
+has_object(o, k) if is_object(get(o, k))
+
+glob_entry_reusing(known, p) := known[p] if known_glob(known, p)
+
+glob_entry_reusing(known, p) := glob_entry(p) if not known_glob(known, p)
+
+known_glob(known, p) if is_string(known[p])
+
+known_glob(known, p) if known[p] == false
+
+# What the rego engine evaluates at load: the input is {"data": the data document, "known":
+# the table of the engine's previous load, or {}}.
+prepared_for_input := prepared_reusing(input.data, known_part(input, "known"))
 
 # ---------------------------------------------------------------------------
 # IP addresses and CIDRs (§6.4, D6)
@@ -343,10 +366,10 @@ valid_ip(ip) if {
 	net.cidr_is_valid(concat("", [ip, "/128"]))
 }
 
-# canonical_prefix(p): a decimal prefix length without leading zeros ("032" -> "32").
-# No to_number here: engines disagree on numbers with leading zeros.
+# canonical_prefix(p): a decimal prefix length without leading zeros ("032" -> "32"), so that
+# to_number reads it alike on every engine (they disagree on leading zeros).
 canonical_prefix(p) := q if {
-	q := trim_left(p, "0")
+	q = trim_left(p, "0")
 	q != ""
 }
 
@@ -355,7 +378,7 @@ canonical_prefix(p) := "0" if trim_left(p, "0") == ""
 # normalise(e): "addr/prefix" with a canonical prefix; a bare address gets /128 (IPv6) or
 # /32 (IPv4).
 normalise(e) := concat("/", [parts[0], canonical_prefix(parts[1])]) if {
-	parts := split(e, "/")
+	parts = split(e, "/")
 	count(parts) == 2
 }
 
@@ -369,12 +392,6 @@ normalise(e) := concat("", [e, "/32"]) if {
 	not contains(e, ":")
 }
 
-# The IPv6 prefix of an IPv4 prefix (p -> p + 96), and the prefixes that keep the whole
-# ::ffff:0:0/96 block, as strings.
-ipv4_to_ipv6_prefix := {format_int(p, 10): format_int(p + 96, 10) | some p in numbers.range(0, 32)}
-
-mapped_prefixes := {format_int(p, 10) | some p in numbers.range(96, 128)}
-
 ip_v6_form(ip) := ip if contains(ip, ":")
 
 ip_v6_form(ip) := concat("", ["::ffff:", ip]) if not contains(ip, ":")
@@ -382,9 +399,11 @@ ip_v6_form(ip) := concat("", ["::ffff:", ip]) if not contains(ip, ":")
 # c is a normalised CIDR.
 cidr_v6_form(c) := c if contains(c, ":")
 
-cidr_v6_form(c) := concat("", ["::ffff:", parts[0], "/", ipv4_to_ipv6_prefix[parts[1]]]) if {
+# The prefix is canonical (no leading zeros, which engines read differently) and at most 32:
+# the loader refuses invalid CIDRs (D5).
+cidr_v6_form(c) := concat("", ["::ffff:", parts[0], "/", format_int(to_number(parts[1]) + 96, 10)]) if {
 	not contains(c, ":")
-	parts := split(c, "/")
+	parts = split(c, "/")
 	count(parts) == 2
 }
 
@@ -393,23 +412,58 @@ ip_is_mapped(x) if net.cidr_contains(mapped_range, x)
 
 # c is an IPv6-form CIDR whose masked network is IPv4-mapped.
 cidr_is_mapped(c) if {
-	parts := split(c, "/")
+	parts = split(c, "/")
 	count(parts) == 2
-	mapped_prefixes[parts[1]]
+	to_number(parts[1]) >= 96
 	ip_is_mapped(parts[0])
 }
 
-family_mismatch(c, ip) if {
-	ip_is_mapped(ip)
-	not cidr_is_mapped(c)
+# cidr_form(entry): [the IPv6-form CIDR, whether its network is IPv4-mapped] for a banned_ips
+# entry (a valid CIDR or address, as the loader requires).
+cidr_form(entry) := [c, mapped_flag(c)] if c = cidr_v6_form(normalise(entry))
+
+mapped_flag(c) := true if cidr_is_mapped(c)
+
+mapped_flag(c) := false if not cidr_is_mapped(c)
+
+ip_mapped_flag(x) := true if ip_is_mapped(x)
+
+ip_mapped_flag(x) := false if not ip_is_mapped(x)
+
+# form_holds(f, x, mapped): the CIDR of cidr_form f holds the IPv6-form address x, whose
+# ip_mapped_flag is `mapped`. An IPv4(-mapped) address lies only in IPv4-mapped networks, and
+# an IPv4-mapped network holds only such addresses, so the flags must agree.
+form_holds(f, x, mapped) if {
+	f[1] == mapped
+	net.cidr_contains(f[0], x)
 }
 
 # cidr_holds(entry, ip): the banned_ips entry (a string) holds ip (a valid IP string).
 cidr_holds(entry, ip) if {
-	c := cidr_v6_form(normalise(entry))
-	x := ip_v6_form(ip)
-	net.cidr_contains(c, x)
-	not family_mismatch(c, x)
+	x = ip_v6_form(ip)
+	form_holds(cidr_form(entry), x, ip_mapped_flag(x))
+}
+
+# The cidr_form of each string entry of `requester.banned_ips` in the data document d, in
+# order ([] when there is none).
+banned_ip_forms_of(d) := [f |
+	some e in values(get(get(d, "requester"), "banned_ips"))
+	is_string(e)
+	f = cidr_form(e)
+]
+
+# The banned_ips forms of the loaded data: from the prepared table when it has them.
+banned_ip_forms := x if {
+	data.re2.rust_engine
+	x = data.__rego_prepared__.banned_ips
+	is_array(x)
+}
+
+banned_ip_forms := banned_ip_forms_of({"requester": data.requester}) if not prepared_banned_ip_forms
+
+prepared_banned_ip_forms if {
+	data.re2.rust_engine
+	is_array(data.__rego_prepared__.banned_ips)
 }
 
 # ---------------------------------------------------------------------------
@@ -423,26 +477,27 @@ requester_ip := get(requester, "ip_address")
 requester_ua := get(requester, "user_agent")
 
 requester_ip_truthy if {
-	x := requester_ip
+	x = requester_ip
 	x != false
 }
 
 requester_ua_truthy if {
-	x := requester_ua
+	x = requester_ua
 	x != false
 }
 
 requester_ip_banned if {
-	ip := requester_ip
+	ip = requester_ip
 	is_string(ip)
 	valid_ip(ip)
-	some e in values(get(data.requester, "banned_ips"))
-	is_string(e)
-	cidr_holds(e, ip)
+	x = ip_v6_form(ip)
+	mapped = ip_mapped_flag(x)
+	some f in banned_ip_forms
+	form_holds(f, x, mapped)
 }
 
 requester_ua_banned if {
-	ua := requester_ua
+	ua = requester_ua
 	matches(ua, get(data.requester, "banned_user_agents"))
 }
 
@@ -488,15 +543,15 @@ session_counts := get(input, "session_counts")
 session_total := get(session_counts, "total")
 
 limits_on if {
-	l := data.session_limit
+	l = data.session_limit
 	l != null
 }
 
 threshold_set if {
-	l := data.session_limit
+	l = data.session_limit
 	l != null
 	l != false
-	t := get(l, "max_session_threshold")
+	t = get(l, "max_session_threshold")
 	t != null
 	t != false
 }
@@ -512,8 +567,8 @@ threshold_ok if {
 excess(key) := (t - b) + 1 if {
 	limits_on
 	threshold_ok
-	b := get(data.session_limit, key)
-	t := session_total
+	b = get(data.session_limit, key)
+	t = session_total
 	le(b, t)
 	is_number(b)
 	is_number(t)
@@ -545,9 +600,9 @@ parse_url(x) := {
 	"query": m[6],
 } if {
 	is_string(x)
-	ms := regex.find_all_string_submatch_n(url_re, x, 1)
+	ms = regex.find_all_string_submatch_n(url_re, x, 1)
 	count(ms) == 1
-	m := ms[0]
+	m = ms[0]
 	count(m) == 7
 	url_groups_ok(m)
 }

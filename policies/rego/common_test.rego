@@ -110,7 +110,7 @@ test_prepared_for_collects_the_data_patterns if {
 			"allowed_usernames": {"regexes": {"k": "(?i)a"}},
 		},
 		"emails": {"allowed_addresses": {"regexes": ["e"]}, "banned_addresses": {"regexes": "f"}},
-		"requester": {"banned_user_agents": {"regexes": ["x"]}},
+		"requester": {"banned_user_agents": {"regexes": ["x"]}, "banned_ips": ["10.0.0.0/8", "::1", 5]},
 		"allowed_domains": ["*.a.org", "[x", "(x", 4],
 		"banned_domains": false,
 		"tenants": {"by_id": {"t": {"email_domains": ["b.org"]}, "u": 3}},
@@ -118,9 +118,27 @@ test_prepared_for_collects_the_data_patterns if {
 	common.prepared_for(d) == {
 		"re2": {`\d`: "[0-9]", "(?i)a": "[Aa]", "e": "e", "x": "x"},
 		"globs": {"*.a.org": `^(?:[^.]*\.a\.org)$`, "[x": false, "(x": false, "b.org": `^(?:b\.org)$`},
+		"banned_ips": [["::ffff:10.0.0.0/104", true], ["::1/128", false]],
 	}
-	common.prepared_for({}) == {"re2": {}, "globs": {}}
-	common.prepared_for_input == {"re2": {"x": "x"}, "globs": {}} with input as {"requester": {"banned_user_agents": {"regexes": ["x"]}}}
+	common.prepared_for({}) == {"re2": {}, "globs": {}, "banned_ips": []}
+	common.prepared_for_input == {"re2": {"x": "x"}, "globs": {}, "banned_ips": []}
+		with input as {"data": {"requester": {"banned_user_agents": {"regexes": ["x"]}}}}
+}
+
+# A load takes the entries of the previous load's table as they are, and computes the others;
+# entries for patterns the data no longer holds are dropped.
+test_prepared_for_input_reuses_the_known_table if {
+	known := {"re2": {"x": "kept", "gone": "g"}, "globs": {"a.org": false, "b.org": "kept"}}
+	d := {
+		"requester": {"banned_user_agents": {"regexes": ["x", "y"]}},
+		"banned_domains": ["a.org", "c.org"],
+	}
+	common.prepared_for_input == {
+		"re2": {"x": "kept", "y": "y"},
+		"globs": {"a.org": false, "c.org": `^(?:c\.org)$`},
+		"banned_ips": [],
+	} with input as {"data": d, "known": known}
+	common.prepared_for_input == common.prepared_for(d) with input as {"data": d, "known": 7}
 }
 
 # A Rust engine takes a prepared entry as it is (the engine computed it with the same rules);
@@ -143,4 +161,12 @@ test_prepared_entries_are_read_on_rust_engines_only if {
 	[re | re := common.glob_matcher("a")] == prepared_nothing with data.__rego_prepared__ as {"globs": {"a": false}}
 	re2.pattern("x") == "x" with data.__rego_prepared__ as {"re2": {"y": "z"}}
 	common.glob_matcher("a") == "^(?:a)$" with data.__rego_prepared__ as {"globs": {"b": "^b$"}}
+	common.banned_ip_forms == prepared_forms with data.requester.banned_ips as ["::1"]
+		with data.__rego_prepared__ as {"banned_ips": [["::2/128", false]]}
+	common.banned_ip_forms == [["::1/128", false]] with data.requester.banned_ips as ["::1"]
+		with data.__rego_prepared__ as {"banned_ips": {"::1": 1}}
 }
+
+prepared_forms := [["::2/128", false]] if re2.rust_engine
+
+prepared_forms := [["::1/128", false]] if not re2.rust_engine

@@ -7,13 +7,13 @@ import data.tenancy
 sso if common.get(common.get(input, "login"), "type") == "m.login.sso"
 
 session_replaced if {
-	x := common.get(input, "session_replaced")
+	x = common.get(input, "session_replaced")
 	x != false
 }
 
 # L1
 violation contains v if {
-	v := common.requester_violation
+	v = data.common.requester_violation
 }
 
 # L2
@@ -24,7 +24,7 @@ violation contains {
 } if {
 	sso
 	not session_replaced
-	n := common.excess("soft_limit")
+	n = common.excess("soft_limit")
 }
 
 # L3
@@ -35,13 +35,13 @@ violation contains {
 } if {
 	not sso
 	not session_replaced
-	n := common.excess("hard_limit")
+	n = common.excess("hard_limit")
 }
 
 # Tenants (extensions.md §1): the user's tenant is suspended.
 violation contains v if {
-	u := common.get(common.get(input, "user"), "username")
-	id := tenancy.resolve(u)
+	u = common.get(common.get(input, "user"), "username")
+	id = tenancy.resolve(u)
 	tenancy.suspended(id)
-	v := tenancy.suspended_violation(id)
+	v = tenancy.suspended_violation(id)
 }

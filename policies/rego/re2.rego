@@ -32,7 +32,7 @@ pattern(p) := p if not rust_engine
 
 pattern(p) := q if {
 	rust_engine
-	q := prepared[p]
+	q = prepared[p]
 }
 
 pattern(p) := rust_pattern(p) if {
@@ -47,19 +47,26 @@ pattern(p) := rust_pattern(p) if {
 # work for every pattern on every evaluation. The rego engine (host/src/engine/rego.rs)
 # therefore evaluates `common.prepared_for` once per data load and stores the result in the
 # data under the reserved key `__rego_prepared__` (replacing any value a deployment put
-# there); `prepared_for` below is its part for data regexes. An entry is exactly what
+# there); `prepared_reusing` below is its part for data regexes. An entry is exactly what
 # `rust_pattern` gives for its key, so using it changes no decision. Only a Rust engine reads
 # the table; OPA uses patterns as written, whatever the key holds.
 # ---------------------------------------------------------------------------
 
 # The prepared rewrites, keyed by the pattern as written.
 prepared := x if {
-	x := data.__rego_prepared__.re2
+	x = data.__rego_prepared__.re2
 	is_object(x)
 }
 
-# prepared_for(ps): the rewrite of each pattern in the set ps, keyed by the pattern.
-prepared_for(ps) := {p: q | some p in ps; q := rust_pattern(p)}
+# prepared_reusing(ps, known): the rewrite of each pattern in the set ps, keyed by the
+# pattern; the rewrites in the object `known` (an earlier load's table) are taken as they are.
+prepared_reusing(ps, known) := {p: q | some p in ps; q = rewrite_reusing(known, p)}
+
+rewrite_reusing(known, p) := known[p] if is_string(known[p])
+
+rewrite_reusing(known, p) := rust_pattern(p) if not known_rewrite(known, p)
+
+known_rewrite(known, p) if is_string(known[p])
 
 # ---------------------------------------------------------------------------
 # Tokens
@@ -89,7 +96,12 @@ class_item_re := concat("", [
 	`(?:-(\\x\{[0-9A-Fa-f]+\}|\\x[0-9A-Fa-f]{2}|\\[0-7]{1,3}|\\(?s:.)|[^\\]))?`,
 ])
 
-is_octal(t) if regex.match(`^\\[0-7]`, t)
+# `^\\[0-7]` without a regex call (CONSTRUCTS.md 26): tokens are classified many times.
+is_octal(t) if {
+	startswith(t, `\`)
+	count(t) > 1
+	contains("01234567", substring(t, 1, 1))
+}
 
 kind(t) := "quote" if startswith(t, `\Q`)
 
@@ -182,27 +194,41 @@ i_value(t) := true if not contains(flags_of(t), "-")
 
 i_value(t) := indexof(flags_of(t), "i") < indexof(flags_of(t), "-") if contains(flags_of(t), "-")
 
-# depths[k] is the group depth before token k (depths has one more entry than tokens).
-# A flag token applies at its own group for `(?flags:`, else at the enclosing one.
-scope_depth(tokens, depths, j) := depths[j] + 1 if kind(tokens[j]) == "flag_group"
+# A scan of a pattern, computed once by rust_pattern and passed to the helpers below, so that
+# no token is classified again for every other token:
+# - tokens: the tokens;
+# - depths: depths[k] is the group depth before token k (one more entry than tokens);
+# - i_flags: the indices of the flag tokens that mention `i`;
+# - inline: the indices of the inline flag tokens `(?flags)`.
+scan(tokens) := sc if {
+	deltas = [d | some t in tokens; d = delta(t)]
+	sc = {
+		"tokens": tokens,
+		"depths": [sum(array.slice(deltas, 0, k)) | some k in numbers.range(0, count(deltas))],
+		"i_flags": [j | some j, t in tokens; mentions_i(t)],
+		"inline": [j | some j, t in tokens; is_inline_flags(t)],
+	}
+}
 
-scope_depth(tokens, depths, j) := depths[j] if kind(tokens[j]) == "flag_inline"
+# A flag token applies at its own group for `(?flags:`, else at the enclosing one.
+scope_depth(sc, j) := sc.depths[j] + 1 if kind(sc.tokens[j]) == "flag_group"
+
+scope_depth(sc, j) := sc.depths[j] if kind(sc.tokens[j]) == "flag_inline"
 
 # The flag token j still applies at token i > j: its group has not closed in between.
-in_scope(tokens, depths, j, i) if min(array.slice(depths, j + 1, i + 1)) >= scope_depth(tokens, depths, j)
+in_scope(sc, j, i) if min(array.slice(sc.depths, j + 1, i + 1)) >= scope_depth(sc, j)
 
-fold_events(tokens, depths, i) := [j |
-	some j, t in tokens
+fold_events(sc, i) := [j |
+	some j in sc.i_flags
 	j < i
-	mentions_i(t)
-	in_scope(tokens, depths, j, i)
+	in_scope(sc, j, i)
 ]
 
-# fold(tokens, depths, i): whether `(?i)` is in force at token i (the last flag token in scope).
-fold(tokens, depths, i) := false if count(fold_events(tokens, depths, i)) == 0
+# fold(sc, i): whether `(?i)` is in force at token i (the last flag token in scope).
+fold(sc, i) := false if count(fold_events(sc, i)) == 0
 
-fold(tokens, depths, i) := i_value(tokens[max(events)]) if {
-	events := fold_events(tokens, depths, i)
+fold(sc, i) := i_value(sc.tokens[max(events)]) if {
+	events = fold_events(sc, i)
 	count(events) > 0
 }
 
@@ -211,36 +237,39 @@ fold(tokens, depths, i) := i_value(tokens[max(events)]) if {
 # ---------------------------------------------------------------------------
 
 # The first token after j that is not an inline flag group.
-next_non_flag(tokens, j) := min(later) if {
-	later := [k | some k, t in tokens; k > j; not is_inline_flags(t)]
-	count(later) > 0
+next_non_flag(tokens, j) := min(after) if {
+	after = [k | some k, t in tokens; k > j; not is_inline_flags(t)]
+	count(after) > 0
 }
 
 # The last token of the run of repetition operators starting at k.
 run_end(tokens, k) := min(stops) - 1 if {
-	stops := [e | some e, t in tokens; e > k; not is_quantifier(t)]
+	stops = [e | some e, t in tokens; e > k; not is_quantifier(t)]
 	count(stops) > 0
 }
 
 run_end(tokens, k) := count(tokens) - 1 if {
-	stops := [e | some e, t in tokens; e > k; not is_quantifier(t)]
+	stops = [e | some e, t in tokens; e > k; not is_quantifier(t)]
 	count(stops) == 0
 }
 
-# Inline flag token j moves after token e (the end of the repetition that follows it).
-moved_to(tokens, j) := run_end(tokens, k) if {
-	is_inline_flags(tokens[j])
-	k := next_non_flag(tokens, j)
-	is_quantifier(tokens[k])
+# Inline flag token j (one of sc.inline) moves after token e (the end of the repetition that
+# follows it).
+moved_to(sc, j) := run_end(sc.tokens, k) if {
+	k = next_non_flag(sc.tokens, j)
+	is_quantifier(sc.tokens[k])
 }
 
-is_moved(tokens, j) if moved_to(tokens, j)
+is_moved(sc, i) if {
+	some j in sc.inline
+	j == i
+	moved_to(sc, j)
+}
 
 # The flags moved after token e, in their order.
-moved_after(tokens, e) := concat("", [flag_text(t) |
-	some j, t in tokens
-	is_inline_flags(t)
-	moved_to(tokens, j) == e
+moved_after(sc, e) := concat("", [flag_text(sc.tokens[j]) |
+	some j in sc.inline
+	moved_to(sc, j) == e
 ])
 
 # ---------------------------------------------------------------------------
@@ -276,12 +305,12 @@ chars_of(s) := regex.find_n(`(?s:.)`, s, -1)
 
 hex_value(digits) := sum([v |
 	some k, d in chars_of(digits)
-	v := hex_digit[d] * power_of_16[(count(digits) - 1) - k]
+	v = hex_digit[d] * power_of_16[(count(digits) - 1) - k]
 ])
 
 octal_value(digits) := sum([v |
 	some k, d in chars_of(digits)
-	v := hex_digit[d] * power_of_8[(count(digits) - 1) - k]
+	v = hex_digit[d] * power_of_8[(count(digits) - 1) - k]
 ])
 
 pad4(h) := substring(concat("", ["000", h]), count(h) - 1, 4)
@@ -292,9 +321,9 @@ chr(v) := json.unmarshal(concat("", [`"\u`, pad4(format_int(v, 16)), `"`])) if v
 
 chr(v) := json.unmarshal(concat("", [`"\u`, format_int(high, 16), `\u`, format_int(low, 16), `"`])) if {
 	v >= 65536
-	u := v - 65536
-	low := 56320 + (u % 1024)
-	high := 55296 + ((u - (u % 1024)) / 1024)
+	u = v - 65536
+	low = 56320 + (u % 1024)
+	high = 55296 + ((u - (u % 1024)) / 1024)
 }
 
 # char_of(x): the character a literal token or class member stands for.
@@ -402,7 +431,7 @@ piece(k, t, f) := perl_outside[t] if k == "escape"
 # An escaped punctuation character is that character.
 piece(k, t, f) := literal(c, f) if {
 	k == "escape"
-	c := substring(t, 1, 1)
+	c = substring(t, 1, 1)
 	hex_code[c]
 }
 
@@ -457,8 +486,8 @@ class_piece(t, f) := concat("", ["[", class_items(substring(t, 1, count(t) - 2),
 }
 
 class_items(inner, f) := concat("", parts) if {
-	items := regex.find_all_string_submatch_n(class_item_re, inner, -1)
-	parts := [p | some m in items; p := class_item(m, f)]
+	items = regex.find_all_string_submatch_n(class_item_re, inner, -1)
+	parts = [p | some m in items; p = class_item(m, f)]
 	count(parts) == count(items)
 }
 
@@ -498,8 +527,8 @@ class_item(m, f) := concat("", [class_char(lo), "-", class_char(hi), ascii_fold_
 	m[1] == ""
 	m[2] == ""
 	m[4] != ""
-	lo := char_of(m[3])
-	hi := char_of(m[4])
+	lo = char_of(m[3])
+	hi = char_of(m[4])
 }
 
 # Under (?i), the other-case image of the ASCII letters a range covers.
@@ -517,8 +546,8 @@ earlier(a, b) := b if a > b
 
 # The part of [lo, hi] inside [first, last], moved to the other case ("" when none).
 shifted(lo, hi, first, last) := concat("", [other_case(from), "-", other_case(to)]) if {
-	from := later(lo, first)
-	to := earlier(hi, last)
+	from = later(lo, first)
+	to = earlier(hi, last)
 	from <= to
 }
 
@@ -533,17 +562,16 @@ other_case(c) := lower(c) if lower(c) != c
 # ---------------------------------------------------------------------------
 
 # The piece of token i, with any inline flags moved after it.
-token_piece(tokens, depths, i) := "" if is_moved(tokens, i)
+token_piece(sc, i) := "" if is_moved(sc, i)
 
-token_piece(tokens, depths, i) := concat("", [piece(kind(t), t, fold(tokens, depths, i)), moved_after(tokens, i)]) if {
-	not is_moved(tokens, i)
-	t := tokens[i]
+token_piece(sc, i) := concat("", [piece(kind(t), t, fold(sc, i)), moved_after(sc, i)]) if {
+	not is_moved(sc, i)
+	t = sc.tokens[i]
 }
 
 rust_pattern(p) := concat("", pieces) if {
-	tokens := regex.find_n(token_re, p, -1)
-	deltas := [d | some t in tokens; d := delta(t)]
-	depths := [sum(array.slice(deltas, 0, k)) | some k in numbers.range(0, count(deltas))]
-	pieces := [x | some i, _ in tokens; x := token_piece(tokens, depths, i)]
+	tokens = regex.find_n(token_re, p, -1)
+	sc = scan(tokens)
+	pieces = [x | some i, _ in tokens; x = token_piece(sc, i)]
 	count(pieces) == count(tokens)
 }

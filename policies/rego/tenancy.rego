@@ -10,7 +10,7 @@ package tenancy
 import data.common
 
 by_id := ids if {
-	ids := common.get(data.tenants, "by_id")
+	ids = common.get(data.tenants, "by_id")
 	is_object(ids)
 }
 
@@ -37,8 +37,8 @@ match_length(t) := count(prefix(t)) + count(suffix(t))
 # owns(t, u): u (a string) starts with t's prefix, ends with its suffix, and keeps a
 # non-empty middle. The default tenant (both empty) owns every non-empty string.
 owns(t, u) if {
-	p := prefix(t)
-	s := suffix(t)
+	p = prefix(t)
+	s = suffix(t)
 	startswith(u, p)
 	endswith(u, s)
 	count(u) > count(p) + count(s)
@@ -48,10 +48,10 @@ owns(t, u) if {
 # refuses ties); undefined when u is not a string or no tenant owns it.
 resolve(u) := id if {
 	is_string(u)
-	ids := by_id
-	lengths := [n | some t in ids; owns(t, u); n := match_length(t)]
+	ids = by_id
+	lengths = [n | some t in ids; owns(t, u); n = match_length(t)]
 	count(lengths) > 0
-	best := max(lengths)
+	best = max(lengths)
 	some id, t in ids
 	owns(t, u)
 	match_length(t) == best
@@ -63,24 +63,24 @@ registration_closed(id) if common.get(tenant(id), "registration") == "closed"
 
 # Set lists: present as an array. `[]` is set and allows nothing.
 email_domains(id) := l if {
-	l := common.get(tenant(id), "email_domains")
+	l = common.get(tenant(id), "email_domains")
 	is_array(l)
 }
 
 allowed_clients(id) := l if {
-	l := common.get(tenant(id), "allowed_clients")
+	l = common.get(tenant(id), "allowed_clients")
 	is_array(l)
 }
 
 # The domain of an email exists only for a string with exactly one `@` (possibly empty).
 email_domain(e) := parts[1] if {
 	is_string(e)
-	parts := split(e, "@")
+	parts = split(e, "@")
 	count(parts) == 2
 }
 
 email_domain_listed(id, e) if {
-	d := email_domain(e)
+	d = email_domain(e)
 	some p in email_domains(id)
 	common.glob_match(p, d)
 }
@@ -89,7 +89,7 @@ email_domain_listed(id, e) if {
 # caller) is present (not false), and its domain matches none of the globs. An email without
 # a domain matches no glob.
 email_domain_rejected(id, e) if {
-	_ := email_domains(id)
+	_ = email_domains(id)
 	e != false
 	not email_domain_listed(id, e)
 }
@@ -102,21 +102,19 @@ suspended_violation(id) := {"code": "tenant-suspended", "msg": suspended_msg(id)
 
 # The client of an authorization_grant input, as an object ({} when absent or not an
 # object), so that a grant without a client is checked like one with no listed id.
-has_object(o, k) if is_object(common.get(o, k))
+client_of(inp) := common.get(inp, "client") if common.has_object(inp, "client")
 
-client_of(inp) := common.get(inp, "client") if has_object(inp, "client")
-
-client_of(inp) := {} if not has_object(inp, "client")
+client_of(inp) := {} if not common.has_object(inp, "client")
 
 # client_listed(id, client): client.id or client.client_id equals an allowed_clients entry.
 client_listed(id, client) if {
-	x := common.get(client, "id")
+	x = common.get(client, "id")
 	some c in allowed_clients(id)
 	c == x
 }
 
 client_listed(id, client) if {
-	x := common.get(client, "client_id")
+	x = common.get(client, "client_id")
 	some c in allowed_clients(id)
 	c == x
 }
@@ -137,7 +135,7 @@ client_label(client) := "unknown" if {
 # client_rejected(id, client): tenant id restricts clients and client (bound, an object) is
 # not listed.
 client_rejected(id, client) if {
-	_ := allowed_clients(id)
+	_ = allowed_clients(id)
 	not client_listed(id, client)
 }
 

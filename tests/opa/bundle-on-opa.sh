@@ -11,7 +11,7 @@ opa_eval=${OPA_EVAL:-../shared/tools/opa-eval}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-cargo build -q -p policy-host --bin policy-test
+cargo build -q -p policy-test --bin policy-test
 target/debug/policy-test build --config tests/bundle/openmeet.yaml --out "$work/dist" >/dev/null
 mkdir "$work/unpacked"
 tar xzf "$work/dist/bundle.tar.gz" -C "$work/unpacked" 2>/dev/null

@@ -1,48 +1,60 @@
 //! The `rego` engine: our Rego twin (`policies/rego`) evaluated by regorus.
 //!
 //! The Rego is the only second implementation of the rules; the differential tests keep it
-//! equal to the Rust rules. Policies are parsed and analysed once into a prepared regorus
-//! engine, which is cloned for each data load, so no evaluation re-parses Rego.
+//! equal to the Rust rules. The policies are parsed, analysed and compiled once, for
+//! regorus's virtual machine (its RVM), into one program with an entry point per MAS
+//! entrypoint. Each load gives the program its data, and each evaluation runs one entry point.
+//!
+//! Why the VM and not regorus's interpreter: on the bench workload it evaluates the twin
+//! several times faster, and it needs no re-analysis of the policies when the data changes
+//! (the interpreter's `add_data` takes milliseconds). Both decide every fixture and the
+//! differential alike, once the twin avoids the VM's one known miscompilation (a `:=` binding
+//! of an undefined value succeeds: see `policies/rego/CONSTRUCTS.md`). The interpreter still
+//! runs the twin's own `*_test.rego` tests (`rego_tests`), which use `with`.
 //!
 //! Data reaches the Rego the way it reaches the other engines: validated first by the Rust
 //! data loader (invalid regexes and CIDRs, `server_name`, nesting depth — decision D5 belongs
-//! to the loader, the Rego may assume valid data), then added to regorus as `data`, merged as
+//! to the loader, the Rego may assume valid data), then given to the VM as `data`, merged as
 //! MAS merges it (the caller passes the merged document).
 //!
 //! Prepared rewrites: regorus keeps nothing between evaluations, and the Rego rewrites each
-//! data regex into Rust syntax (`re2.rego`) and each domain glob into a regex (`common.rego`),
-//! milliseconds per pattern, whenever a rule uses one. So a load evaluates the Rego's own
-//! `common.prepared_for_input` once, with the data document as the input, and adds its value
-//! (every rewrite, keyed by the pattern as written) to the data under [`PREPARED_KEY`]; the
-//! Rego takes a rewrite from there when present and computes it otherwise. The rewrite stays
-//! written once, in Rego, and the same Rego runs unchanged on OPA, where the key is absent
-//! (and ignored). The key replaces any value the deployment's data holds under that name,
-//! which no rule reads.
+//! data regex into Rust syntax (`re2.rego`), each domain glob into a regex and the
+//! `banned_ips` entries into their IPv6 forms (`common.rego`) whenever a rule uses one. So a load
+//! runs the Rego's own `common.prepared_for_input` once, with the data document as the input,
+//! and adds its value (every rewrite, keyed by the pattern as written) to the data under
+//! [`PREPARED_KEY`]; the Rego takes a rewrite from there when present and computes it
+//! otherwise. The rewrite stays written once, in Rego, and the same Rego runs unchanged on
+//! OPA, where the key is absent (and ignored). The key replaces any value the deployment's
+//! data holds under that name, which no rule reads. The engine keeps the last loaded document:
+//! loading an equal document again (MAS's case: the same data for every request) skips the
+//! rewrites, and a different document (new dynamic data) reuses the previous table's entries
+//! for the patterns it still holds (`common.prepared_reusing`), so only new patterns are
+//! rewritten. A rewrite costs milliseconds: it is the Rego translating RE2 syntax token by
+//! token.
 //!
-//! Analysis: regorus analyses the policies again after any `add_data` (a few milliseconds,
-//! although the analysis does not depend on the data), and its API has no way to change the
-//! data while keeping it. The prepared table is therefore computed on the analysed policies,
-//! through the input, and a load forces the one analysis of the loaded document itself. The
-//! engine keeps the last loaded document: loading an equal document again (MAS's case: the
-//! same data for every request) clones that engine and skips both the table and the analysis.
-//!
-//! Limits: every evaluation runs under regorus's execution timer ([`DEFAULT_TIME_LIMIT`]), so a
-//! pathological evaluation cannot hang the host; computing the prepared table, once per load,
-//! gets [`PREPARE_TIME_FACTOR`] times that. There is no memory limit: regorus 0.14 limits
-//! memory only through its `allocator-memory-limits` feature, which needs its mimalloc fork
-//! installed as the process-wide global allocator and caps the whole process, not one engine
-//! (and its per-execution budgets exist only for the RVM, not for this interpreter).
+//! Limits: every run of the VM is bounded by regorus's execution timer
+//! ([`DEFAULT_TIME_LIMIT`]), so a pathological evaluation cannot hang the host; computing the
+//! prepared table, once per load, gets [`PREPARE_TIME_FACTOR`] times that. The VM's
+//! instruction limit (25,000 by default) is lifted: an evaluation over a 100,000-entry ban list
+//! runs more instructions than that and is still fast, so the timer is the one bound. There is
+//! no memory limit: regorus 0.14 limits memory only through its `allocator-memory-limits`
+//! feature, which needs its mimalloc fork installed as the process-wide global allocator and
+//! caps the whole process, not one engine.
 
 use std::{
     num::NonZeroU32,
     path::{Path, PathBuf},
-    sync::{Mutex, PoisonError},
+    sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
 
 use anyhow::Context as _;
 use policy_rules::{Entrypoint, value::canonicalize};
-use regorus::utils::limits::ExecutionTimerConfig;
+use regorus::{
+    languages::rego::compiler::Compiler,
+    rvm::{program::Program, vm::RegoVM},
+    utils::limits::ExecutionTimerConfig,
+};
 use serde::Deserialize as _;
 use serde_json::Value;
 
@@ -128,25 +140,23 @@ const TIMER_CHECK_INTERVAL: NonZeroU32 = NonZeroU32::new(100).expect("nonzero");
 /// data has no such key; a deployment that sets one has it replaced.
 pub const PREPARED_KEY: &str = "__rego_prepared__";
 
-/// The package and rule that compute the prepared rewrites of the data document given as
-/// input.
-const PREPARE_PACKAGE: &str = "data.common";
+/// The rule that computes the prepared rewrites of the data document given as input.
 const PREPARE_RULE: &str = "data.common.prepared_for_input";
 
 /// How many evaluation time limits computing the prepared table may take: it runs once per
 /// load and rewrites every pattern of the document, where an evaluation rewrites none.
 pub const PREPARE_TIME_FACTOR: u32 = 10;
 
-/// Evaluates the Rego twin with regorus.
+/// Evaluates the Rego twin with regorus's VM.
 pub struct RegoEngine {
-    /// The parsed and analysed policies, without data.
-    prepared: regorus::Engine,
+    /// The twin compiled: an entry point per MAS entrypoint the policies define, and
+    /// [`PREPARE_RULE`] when they define it (only test directories lack it).
+    program: Arc<Program>,
     time_limit: Duration,
-    /// Whether the policies have [`PREPARE_RULE`] (only test directories lack it).
     has_prepare_rule: bool,
-    /// The last loaded data document and its engine, analysed, with the prepared table.
-    /// (A mutex, not a cell, so that the engine stays `Sync` as regorus's is.)
-    last: Mutex<Option<(Value, regorus::Engine)>>,
+    /// The last loaded data document and the document the VM gets for it (with the
+    /// prepared table). A mutex, not a cell, so that the engine stays `Sync`.
+    last: Mutex<Option<(Value, regorus::Value)>>,
 }
 
 impl RegoEngine {
@@ -154,7 +164,7 @@ impl RegoEngine {
     ///
     /// # Errors
     ///
-    /// When a policy does not parse.
+    /// When a policy does not parse or compile.
     pub fn new() -> anyhow::Result<Self> {
         let sources = TWIN.map(|(name, text)| (name.to_owned(), text.to_owned()));
         Self::from_sources(&sources, "the built-in Rego twin", DEFAULT_TIME_LIMIT)
@@ -164,7 +174,8 @@ impl RegoEngine {
     ///
     /// # Errors
     ///
-    /// When a file cannot be read or does not parse, or the policies fail regorus's analysis.
+    /// When a file cannot be read or does not parse, or the policies fail regorus's analysis
+    /// or its compilation for the VM.
     pub fn from_dir(dir: &Path, time_limit: Duration) -> anyhow::Result<Self> {
         let mut sources = Vec::new();
         for file in rego_files(dir, false)? {
@@ -175,80 +186,109 @@ impl RegoEngine {
         Self::from_sources(&sources, &dir.display().to_string(), time_limit)
     }
 
-    /// Parses policies given as (name, text); `origin` names them in errors.
+    /// Parses policies given as (name, text) and compiles them for the VM; `origin` names
+    /// them in errors.
     ///
     /// # Errors
     ///
-    /// When a policy does not parse, or the policies fail regorus's analysis.
+    /// When a policy does not parse, or the policies fail regorus's analysis or its
+    /// compilation for the VM.
     pub fn from_sources(
         sources: &[(String, String)],
         origin: &str,
         time_limit: Duration,
     ) -> anyhow::Result<Self> {
-        let mut prepared = prepared_engine(time_limit);
+        let mut engine = prepared_engine(time_limit);
         for (name, text) in sources {
-            prepared
+            engine
                 .add_policy(name.clone(), text.clone())
                 .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         }
-        analyse(&mut prepared).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
-        let has_prepare_rule = prepared
-            .get_packages()
-            .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?
+        let fail = |e: &dyn std::fmt::Display| anyhow::anyhow!("{origin}: {e}");
+        let mut candidates: Vec<String> = Entrypoint::ALL.iter().map(|e| rule_path(*e)).collect();
+        candidates.push(PREPARE_RULE.to_owned());
+        // regorus compiles for a default rule, which must exist but which this engine never
+        // evaluates (the program gets its own entry points below); test directories define
+        // only some of the rules, so the first one that exists is taken.
+        let mut compiled = Err(anyhow::anyhow!("{origin}: no MAS entrypoint is defined"));
+        for candidate in &candidates {
+            compiled = engine.compile_with_entrypoint(&Arc::from(candidate.as_str()));
+            if compiled.is_ok() {
+                break;
+            }
+        }
+        let compiled = compiled.map_err(|e| fail(&e))?;
+        let rules = compiled.get_rules();
+        let entry_points: Vec<&str> = candidates
             .iter()
-            .any(|p| p == PREPARE_PACKAGE);
+            .map(String::as_str)
+            .filter(|path| rules.contains_key(*path))
+            .collect();
+        let has_prepare_rule = entry_points.contains(&PREPARE_RULE);
+        let names = entry_points;
+        let program = Compiler::compile_from_policy(&compiled, &names).map_err(|e| fail(&e))?;
         Ok(RegoEngine {
-            prepared,
+            program,
             time_limit,
             has_prepare_rule,
             last: Mutex::new(None),
         })
     }
 
-    /// The prepared rewrites for `data` (a regorus object): the value of [`PREPARE_RULE`]
-    /// with `data` as the input, evaluated on the analysed policies so that nothing is
-    /// analysed again. Policies without the rule (test directories) prepare nothing.
-    fn prepare(&self, data: &regorus::Value) -> Result<regorus::Value, EvalError> {
-        if !self.has_prepare_rule {
-            return Ok(regorus::Value::new_object());
-        }
-        let mut engine = self.prepared.clone();
-        engine.set_execution_timer_config(timer(self.time_limit * PREPARE_TIME_FACTOR));
-        engine.set_input(data.clone());
-        match engine.eval_rule(PREPARE_RULE.to_owned()) {
-            Ok(table @ regorus::Value::Object(_)) => Ok(table),
-            Ok(other) => Err(EvalError::Engine(format!(
-                "rego prepared rewrites are not an object: {other}"
-            ))),
-            Err(e) => Err(EvalError::Engine(format!(
-                "rego prepared rewrites failed: {e}"
-            ))),
-        }
+    /// A VM with the program loaded and `limit` as its time limit, and no instruction limit.
+    fn vm(&self, limit: Duration) -> RegoVM {
+        let mut vm = RegoVM::new();
+        vm.load_program(self.program.clone());
+        vm.set_max_instructions(usize::MAX);
+        vm.set_execution_timer_config(Some(timer(limit)));
+        vm
     }
 
-    /// A regorus engine with `data`, its prepared rewrites, and the analysis done.
-    fn load_fresh(&self, data: &Value) -> Result<regorus::Engine, EvalError> {
+    /// The document the VM gets for `data`: `data` with the prepared rewrites under
+    /// [`PREPARED_KEY`], computed by [`PREPARE_RULE`] with `data` as the input, reusing the
+    /// entries of `known` (an earlier load's table). Policies without the rule (test
+    /// directories) prepare nothing.
+    fn document_for(
+        &self,
+        data: &Value,
+        known: &regorus::Value,
+    ) -> Result<regorus::Value, EvalError> {
         let mut document = to_regorus(data).map_err(EvalError::Data)?;
-        let table = self.prepare(&document)?;
+        if !self.has_prepare_rule {
+            return Ok(document);
+        }
+        let mut input = regorus::Value::new_object();
+        let members = input
+            .as_object_mut()
+            .map_err(|e| EvalError::Engine(e.to_string()))?;
+        members.insert(regorus::Value::from("data"), document.clone());
+        members.insert(regorus::Value::from("known"), known.clone());
+        let mut vm = self.vm(self.time_limit * PREPARE_TIME_FACTOR);
+        vm.set_input(input);
+        let table = match vm.execute_entry_point_by_name(PREPARE_RULE) {
+            Ok(table @ regorus::Value::Object(_)) => table,
+            Ok(other) => {
+                return Err(EvalError::Engine(format!(
+                    "rego prepared rewrites are not an object: {other}"
+                )));
+            }
+            Err(e) => {
+                return Err(EvalError::Engine(format!(
+                    "rego prepared rewrites failed: {e}"
+                )));
+            }
+        };
         document
             .as_object_mut()
             .map_err(|e| EvalError::Data(e.to_string()))?
             .insert(regorus::Value::from(PREPARED_KEY), table);
-        let mut engine = self.prepared.clone();
-        engine
-            .add_data(document)
-            .map_err(|e| EvalError::Data(e.to_string()))?;
-        analyse(&mut engine)
-            .map_err(|e| EvalError::Engine(format!("rego analysis failed: {e}")))?;
-        Ok(engine)
+        Ok(document)
     }
 }
 
-/// Makes regorus analyse the engine's policies for its current data, which it otherwise does
-/// in the next evaluation: a kept or cloned engine then evaluates without analysing. Any
-/// query does it; `true` is the cheapest.
-fn analyse(engine: &mut regorus::Engine) -> anyhow::Result<()> {
-    engine.eval_query("true".to_owned(), false).map(drop)
+/// The rule an entrypoint evaluates: `register/violation` is `data.register.violation`.
+fn rule_path(entrypoint: Entrypoint) -> String {
+    format!("data.{}", entrypoint.name().replace('/', "."))
 }
 
 /// The execution timer for `limit`, with the clock read every [`TIMER_CHECK_INTERVAL`] steps.
@@ -282,18 +322,28 @@ impl Engine for RegoEngine {
         compile_data(data)?;
         // A panic while the lock was held left either the old pair or the new one: both whole.
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((last_data, engine)) = &*last
-            && last_data == data
-        {
-            return Ok(Box::new(RegoPolicy(engine.clone())));
-        }
-        let engine = self.load_fresh(data)?;
-        *last = Some((data.clone(), engine.clone()));
-        Ok(Box::new(RegoPolicy(engine)))
+        let document = match &*last {
+            Some((last_data, document)) if last_data == data => document.clone(),
+            _ => {
+                let known = match &*last {
+                    Some((_, document)) => document[PREPARED_KEY].clone(),
+                    None => regorus::Value::new_object(),
+                };
+                let document = self.document_for(data, &known)?;
+                *last = Some((data.clone(), document.clone()));
+                document
+            }
+        };
+        drop(last);
+        let mut vm = self.vm(self.time_limit);
+        vm.set_data(document)
+            .map_err(|e| EvalError::Data(format!("rego data: {e}")))?;
+        Ok(Box::new(RegoPolicy(vm)))
     }
 }
 
-struct RegoPolicy(regorus::Engine);
+/// A VM with the program and the loaded document; each evaluation runs one entry point.
+struct RegoPolicy(RegoVM);
 
 impl LoadedPolicy for RegoPolicy {
     fn evaluate(
@@ -308,10 +358,9 @@ impl LoadedPolicy for RegoPolicy {
                 .set_input(to_regorus(input).map_err(EvalError::Engine)?),
             None => self.0.set_input(regorus::Value::Undefined),
         }
-        let package = entrypoint.name().replace('/', ".");
         let result = self
             .0
-            .eval_rule(format!("data.{package}"))
+            .execute_entry_point_by_name(&rule_path(entrypoint))
             .map_err(|e| EvalError::Engine(format!("rego evaluation failed: {e}")))?;
         let mut violations = match result {
             regorus::Value::Undefined => Vec::new(),
@@ -356,6 +405,48 @@ mod tests {
         assert_eq!(built_in, on_disk, "add or remove the file in TWIN");
     }
 
+    /// The 1-based numbers of the lines of `text` that bind with `:=` outside a rule head (a
+    /// head's `:=` comes before any `if`, `{`, `|` or `;` on an unindented line).
+    fn colon_equals_outside_heads(text: &str) -> Vec<usize> {
+        let mut found = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with('#') {
+                continue;
+            }
+            let outside_head = line.match_indices(" := ").any(|(at, _)| {
+                let before = &line[..at];
+                line.starts_with(char::is_whitespace)
+                    || before.contains(" if ")
+                    || before.contains(['{', '|', ';'])
+            });
+            if outside_head {
+                found.push(number + 1);
+            }
+        }
+        found
+    }
+
+    /// CONSTRUCTS.md item 24: regorus's VM lets `x := f(y)` succeed when `f(y)` is
+    /// undefined, so the twin binds with `=` in bodies and comprehensions.
+    #[test]
+    fn the_twin_binds_by_unification_outside_rule_heads() {
+        let sample = "x := 1 if {\n\ty := f(z)\n}\n\
+                      ys := [y | some x in xs; y := f(x)]\n\
+                      p if q := r\n\
+                      # a comment: x := y\n\
+                      f(x) := {\"a\": 1} if x = 2\n";
+        assert_eq!(colon_equals_outside_heads(sample), vec![2, 4, 5]);
+        let found: Vec<String> = TWIN
+            .iter()
+            .flat_map(|(name, text)| {
+                colon_equals_outside_heads(text)
+                    .into_iter()
+                    .map(move |line| format!("{name}:{line}"))
+            })
+            .collect();
+        assert!(found.is_empty(), "bind with `=` at {found:?}");
+    }
+
     #[test]
     fn a_load_stores_the_rewrites_of_the_data_patterns() {
         let engine = RegoEngine::new().unwrap();
@@ -363,14 +454,19 @@ mod tests {
             "server_name": "example.com",
             "registration": {"banned_usernames": {"regexes": ["(?i)^staff", "^mod[0-9]+$"]}},
             "banned_domains": ["*.spam.example", "[x"],
+            "requester": {"banned_ips": ["10.0.0.0/8", "2001:db8::1"]},
             PREPARED_KEY: {"re2": {"(?i)^staff": "^nobody$"}},
         });
-        let table = engine.load_fresh(&data).unwrap().get_data()[PREPARED_KEY].clone();
+        let table = engine
+            .document_for(&data, &regorus::Value::new_object())
+            .unwrap()[PREPARED_KEY]
+            .clone();
         assert_eq!(
             serde_json::to_value(&table).unwrap(),
             json!({
                 "re2": {"(?i)^staff": "^[Ss][Tt][Aa][Ff][Ff]", "^mod[0-9]+$": "^mod[0-9]+$"},
                 "globs": {"*.spam.example": r"^(?:[^.]*\.spam\.example)$", "[x": false},
+                "banned_ips": [["::ffff:10.0.0.0/104", true], ["2001:db8::1/128", false]],
             })
         );
         // The deployment's value under the key is replaced, so it decides nothing.
