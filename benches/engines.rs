@@ -4,12 +4,15 @@
 //!   fresh store, `Runtime::new`, the full data load and one evaluation (the engine's own check
 //!   of the data at load is done once, ahead, as MAS does it once per data change); for `native`, compiling the data and one evaluation;
 //!   for `component`, a fresh instance from the `InstancePre`, the data load and one
-//!   evaluation, under the default limits; for `rego`, validating the data, a clone of the
-//!   engine the last load of the same data left (the rego engine keeps it), and one
+//!   evaluation, under the default limits; for `rego`, validating the data, a VM given the
+//!   document the last load of the same data left (the rego engine keeps it), and one
 //!   evaluation.
-//! - `per_request/rego-new-data`: `rego` when each load brings other data, so none is reused:
-//!   the prepared rewrites of the data patterns computed by the Rego, the data added, regorus's
-//!   analysis of the policies for it, and one evaluation.
+//! - `per_request/rego-new-data`: `rego` when each load brings a different document with the
+//!   same patterns (dynamic data changing a flag or a literal): the prepared table computed by
+//!   the Rego, reusing the previous load's rewrites, a VM given the document, and one
+//!   evaluation.
+//! - `per_request/rego-new-pattern`: `rego` when each load also brings a data regex no load had
+//!   before, whose rewrite the Rego computes (`register` only).
 //! - `per_request/opa-null`: the floor module (below) on the workload's data and inputs,
 //!   measured right before `per_request/opa`: the per-request ratios divide these two.
 //! - `warm`: one loaded instance, evaluation only.
@@ -114,6 +117,29 @@ fn rego_new_data(c: &mut Criterion, w: &Workload, engine: &dyn Engine) {
     group.finish();
 }
 
+/// `rego` when every load brings a data regex no earlier load had, so that its rewrite is
+/// computed (the workload's `register` only: the rewrite does not depend on the entrypoint).
+fn rego_new_pattern(c: &mut Criterion, w: &Workload, engine: &dyn Engine) {
+    let (entrypoint, input) = w
+        .inputs
+        .iter()
+        .find(|(e, _)| *e == Entrypoint::Register)
+        .expect("the workload has register");
+    let mut group = c.benchmark_group("per_request/rego-new-pattern");
+    let mut serial = 0_u64;
+    group.bench_function(BenchmarkId::from_parameter(entrypoint.name()), |b| {
+        b.iter(|| {
+            serial += 1;
+            let mut data = w.data.clone();
+            data["registration"]["banned_usernames"]["regexes"][0] =
+                json!(format!("^mod{serial}[0-9]+$"));
+            let mut policy = engine.load(&data).expect("load");
+            black_box(policy.evaluate(*entrypoint, Some(input)).expect("eval"))
+        });
+    });
+    group.finish();
+}
+
 /// One engine's requests on the workload, one benchmark per entrypoint, in group `name`.
 fn requests_group(c: &mut Criterion, name: &str, engine: &dyn Engine, w: &Workload) {
     let mut group = c.benchmark_group(name);
@@ -156,6 +182,7 @@ fn per_request_and_warm(c: &mut Criterion) {
         }
         if per_request.name() == "rego" {
             rego_new_data(c, &w, per_request.as_ref());
+            rego_new_pattern(c, &w, per_request.as_ref());
         }
         let mut group = c.benchmark_group(format!("warm/{}", per_request.name()));
         let mut policy = warm.load(&w.data).expect("load");

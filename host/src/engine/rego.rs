@@ -131,9 +131,10 @@ pub fn rego_files(dir: &Path, tests: bool) -> anyhow::Result<Vec<PathBuf>> {
 /// The wall-clock limit of one regorus evaluation. By default 1 second.
 pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(1);
 
-/// How many interpreter steps regorus takes between two clock reads of the execution timer.
-/// A step is microseconds at most, so the limit is overshot by well under a millisecond; reading
-/// the clock at every step costs about 15% of a warm evaluation.
+/// How many steps (VM instructions, or interpreter steps for the Rego tests) regorus takes
+/// between two clock reads of the execution timer. A step is microseconds at most, so the
+/// limit is overshot by well under a millisecond; reading the clock at every step costs about
+/// 15% of a warm evaluation.
 const TIMER_CHECK_INTERVAL: NonZeroU32 = NonZeroU32::new(100).expect("nonzero");
 
 /// The data key under which a load stores the prepared rewrites (see the module doc). MAS
@@ -204,20 +205,26 @@ impl RegoEngine {
                 .add_policy(name.clone(), text.clone())
                 .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         }
-        let fail = |e: &dyn std::fmt::Display| anyhow::anyhow!("{origin}: {e}");
         let mut candidates: Vec<String> = Entrypoint::ALL.iter().map(|e| rule_path(*e)).collect();
         candidates.push(PREPARE_RULE.to_owned());
         // regorus compiles for a default rule, which must exist but which this engine never
         // evaluates (the program gets its own entry points below); test directories define
         // only some of the rules, so the first one that exists is taken.
-        let mut compiled = Err(anyhow::anyhow!("{origin}: no MAS entrypoint is defined"));
+        let mut last_error = None;
+        let mut compiled = None;
         for candidate in &candidates {
-            compiled = engine.compile_with_entrypoint(&Arc::from(candidate.as_str()));
-            if compiled.is_ok() {
-                break;
+            match engine.compile_with_entrypoint(&Arc::from(candidate.as_str())) {
+                Ok(policy) => {
+                    compiled = Some(policy);
+                    break;
+                }
+                Err(e) => last_error = Some(e),
             }
         }
-        let compiled = compiled.map_err(|e| fail(&e))?;
+        let compiled = compiled.ok_or_else(|| {
+            let why = last_error.map(|e| e.to_string()).unwrap_or_default();
+            anyhow::anyhow!("{origin}: none of the MAS entrypoint rules compiles: {why}")
+        })?;
         let rules = compiled.get_rules();
         let entry_points: Vec<&str> = candidates
             .iter()
@@ -225,8 +232,8 @@ impl RegoEngine {
             .filter(|path| rules.contains_key(*path))
             .collect();
         let has_prepare_rule = entry_points.contains(&PREPARE_RULE);
-        let names = entry_points;
-        let program = Compiler::compile_from_policy(&compiled, &names).map_err(|e| fail(&e))?;
+        let program = Compiler::compile_from_policy(&compiled, &entry_points)
+            .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
         Ok(RegoEngine {
             program,
             time_limit,
@@ -300,7 +307,8 @@ fn timer(limit: Duration) -> ExecutionTimerConfig {
 }
 
 /// A regorus engine in Rego v1 mode with the execution timer set, without policies: the
-/// engine loads the twin into one, and the Rego test runner loads the tests too.
+/// `rego` engine parses and compiles the twin in one, and the Rego test runner loads the twin
+/// and its tests into one and runs them on the interpreter.
 pub fn prepared_engine(time_limit: Duration) -> regorus::Engine {
     let mut engine = regorus::Engine::new();
     engine.set_rego_v0(false);
@@ -518,6 +526,57 @@ mod tests {
                 .unwrap()
                 .as_ref()
                 .is_some_and(|(d, _)| *d == other)
+        );
+    }
+
+    /// A load after another reuses the earlier table's rewrites, and its table is the one a
+    /// first load of the same data computes.
+    #[test]
+    fn a_new_document_gets_the_table_a_first_load_would() {
+        let engine = RegoEngine::new().unwrap();
+        let first = json!({"server_name": "example.com",
+            "registration": {"banned_usernames": {"regexes": ["(?i)^staff", "^a"]}}});
+        let second = json!({"server_name": "example.com",
+            "registration": {"banned_usernames": {"regexes": ["(?i)^staff", "^b\\d"]}},
+            "banned_domains": ["*.spam.example"]});
+        engine.load(&first).unwrap();
+        engine.load(&second).unwrap();
+        let reused = engine.last.lock().unwrap().as_ref().unwrap().1[PREPARED_KEY].clone();
+        let fresh = RegoEngine::new()
+            .unwrap()
+            .document_for(&second, &regorus::Value::new_object())
+            .unwrap()[PREPARED_KEY]
+            .clone();
+        assert_eq!(reused, fresh);
+        assert_eq!(
+            serde_json::to_value(&reused).unwrap()["re2"],
+            json!({"(?i)^staff": "^[Ss][Tt][Aa][Ff][Ff]", "^b\\d": "^b[0-9]"})
+        );
+    }
+
+    /// A MAS entrypoint the policies do not define is an error (a deny), not "no violations".
+    #[test]
+    fn an_entrypoint_the_policies_lack_fails_closed() {
+        let dir = std::env::temp_dir().join(format!("rego-partial-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("register.rego"),
+            "package register\n\nviolation contains \"x\" if input.username == \"x\"\n",
+        )
+        .unwrap();
+        let engine = RegoEngine::from_dir(&dir, DEFAULT_TIME_LIMIT);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let engine = engine.unwrap();
+        let mut policy = engine.load(&json!({"server_name": "example.com"})).unwrap();
+        let input = json!({"username": "x"});
+        assert_eq!(
+            policy.evaluate(Entrypoint::Register, Some(&input)).unwrap(),
+            vec![json!("x")]
+        );
+        let missing = policy.evaluate(Entrypoint::Email, Some(&input));
+        assert!(
+            matches!(&missing, Err(EvalError::Engine(msg)) if msg.contains("rego evaluation failed")),
+            "{missing:?}"
         );
     }
 
