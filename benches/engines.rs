@@ -19,15 +19,21 @@
 //! - `floor`: the per-request path with `{}` data and an empty input object. `opa-null` runs
 //!   `null_policy.wat`, a module that does nothing, so it is the host's own cost: the budget's
 //!   "floor". `opa` is our module on the same path.
+//! - `threads/component-warm`, `threads/opa-warm`, `threads/opa-per-request`: evaluations per
+//!   second with 1, 2, 4 and 8 threads sharing one engine, each thread with its own loaded
+//!   policy.
 //! - `data_1mib`: the per-request path with about 1 MiB of policy data as many short strings
 //!   (a ban list), for the same engines; `data_1mib_large_values` with a few large values.
 //!
 //! The workload and the data shapes are `policy_test::bench`'s, which `policy-test bench`
 //! times in process.
 
-use std::{hint::black_box, time::Duration};
+use std::{
+    hint::black_box,
+    time::{Duration, Instant},
+};
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use policy_rules::{Entrypoint, json_parse::parse_document};
 use policy_test::{
     bench::{Requests, Shape, Workload, scaling_engines, sized_data, warm_up},
@@ -233,5 +239,64 @@ fn floor_and_big_data(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, per_request_and_warm, floor_and_big_data);
+/// Evaluations each thread runs per iteration of `threads/*` (criterion's throughput unit is
+/// one iteration of all threads).
+const THREAD_EVALUATIONS: usize = 40;
+
+/// Throughput with 1, 2, 4 and 8 threads sharing one engine, each thread loading its own
+/// policy and running the workload's five inputs in turn: the component warm (the host runner
+/// as a server would keep it), `policy.wasm` warm, and `policy.wasm` per request (MAS's path).
+fn threads(c: &mut Criterion) {
+    let w = workload();
+    let engines: Vec<(&str, Box<dyn Engine + Sync>, usize)> = vec![
+        (
+            "component-warm",
+            Box::new(ComponentEngine::new(Limits::default()).expect("component engine")),
+            THREAD_EVALUATIONS,
+        ),
+        (
+            "opa-warm",
+            Box::new(OpaEngine::new(Mode::Warm).expect("opa engine")),
+            THREAD_EVALUATIONS,
+        ),
+        (
+            "opa-per-request",
+            Box::new(OpaEngine::new(Mode::PerRequest).expect("opa engine")),
+            THREAD_EVALUATIONS / 8,
+        ),
+    ];
+    for (name, engine, per_thread) in &engines {
+        let mut group = c.benchmark_group(format!("threads/{name}"));
+        for threads in [1_usize, 2, 4, 8] {
+            group.throughput(Throughput::Elements((threads * per_thread) as u64));
+            group.bench_function(BenchmarkId::from_parameter(threads), |b| {
+                // The threads live for the whole sample, so that neither their start nor
+                // wasmtime's per-thread set-up is timed as evaluations.
+                b.iter_custom(|iters| {
+                    let evaluations = usize::try_from(iters).expect("iterations") * per_thread;
+                    let started = Instant::now();
+                    std::thread::scope(|scope| {
+                        for _ in 0..threads {
+                            scope.spawn(|| {
+                                // The opa engine's evaluations are whole requests; the
+                                // component's are warm evaluations of one loaded instance.
+                                let mut policy = engine.load(&w.data).expect("load");
+                                for step in 0..evaluations {
+                                    let (entrypoint, input) = &w.inputs[step % w.inputs.len()];
+                                    black_box(
+                                        policy.evaluate(*entrypoint, Some(input)).expect("eval"),
+                                    );
+                                }
+                            });
+                        }
+                    });
+                    started.elapsed()
+                });
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, per_request_and_warm, floor_and_big_data, threads);
 criterion_main!(benches);

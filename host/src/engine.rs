@@ -4,6 +4,25 @@
 //! data document into a [`LoadedPolicy`], which then evaluates inputs. Each engine decides
 //! what "load" costs; the `opa` engine, for one, re-instantiates per request as MAS does.
 //! Every failure is an [`EvalError`], and callers treat any error as a deny (fail closed).
+//!
+//! # Threads
+//!
+//! Every engine type is `Send` and `Sync`: a server compiles one engine and shares it (by
+//! reference or in an `Arc`) between its threads, and each thread loads its own policies.
+//! `tests/all/load.rs` runs 8 threads against one engine, with reloads, and checks every
+//! decision against a single thread's.
+//! - [`native::NativeEngine`] holds nothing.
+//! - [`component::ComponentEngine`] holds a wasmtime `Engine` and `InstancePre`, which wasmtime
+//!   makes `Send + Sync` for sharing: compiled code and resolved links are read-only. Each load
+//!   makes its own `Store` and instance.
+//! - [`opa::OpaEngine`] holds a wasmtime `Engine` and `Module` (likewise), and a current-thread
+//!   tokio runtime whose `block_on` each thread calls for its own futures (opa-wasm's calls
+//!   never wait on I/O). Each load makes its own `Store` and instance.
+//! - [`rego::RegoEngine`] holds the compiled program (`Arc`, read-only) and the last loaded
+//!   document behind a `Mutex`, held only while a load compares or replaces it.
+//!
+//! A [`LoadedPolicy`] is not `Send`: it owns a store or a VM with mutable state, and stays on
+//! the thread that loaded it. One per thread (or per request) is the intended use.
 
 pub mod component;
 pub mod native;

@@ -11,4 +11,5 @@ mod claims;
 mod component;
 mod differential;
 mod fixtures;
+mod load;
 mod migrate;
