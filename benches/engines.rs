@@ -22,6 +22,8 @@
 //! - `threads/component-warm`, `threads/opa-warm`, `threads/opa-per-request`: evaluations per
 //!   second with 1, 2, 4 and 8 threads sharing one engine, each thread with its own loaded
 //!   policy.
+//! - `huge_input/*`: per request with a 1 MB and a 10 MB username, and with 10,000 and 100,000
+//!   redirect URIs (the rego engine: the usernames only).
 //! - `data_1mib`: the per-request path with about 1 MiB of policy data as many short strings
 //!   (a ban list), for the same engines; `data_1mib_large_values` with a few large values.
 //!
@@ -36,7 +38,10 @@ use std::{
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use policy_rules::{Entrypoint, json_parse::parse_document};
 use policy_test::{
-    bench::{Requests, Shape, Workload, scaling_engines, sized_data, warm_up},
+    bench::{
+        Requests, Shape, Workload, long_username, many_redirect_uris, scaling_engines, sized_data,
+        warm_up,
+    },
     engine::{
         Engine,
         component::ComponentEngine,
@@ -298,5 +303,60 @@ fn threads(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, per_request_and_warm, floor_and_big_data, threads);
+/// Per request with a huge input, at two sizes ten times apart, so that the ratio shows the
+/// cost is linear: a 1 MB and a 10 MB username, and 10,000 and 100,000 redirect URIs. The
+/// rego engine takes the usernames only (100,000 URIs outlast its time limit).
+fn huge_inputs(c: &mut Criterion) {
+    let w = workload();
+    let engines: Vec<Box<dyn Engine>> = vec![
+        Box::new(NativeEngine),
+        Box::new(ComponentEngine::new(Limits::default()).expect("component engine")),
+        Box::new(OpaEngine::new(Mode::PerRequest).expect("opa engine")),
+        Box::new(RegoEngine::new().expect("rego engine")),
+    ];
+    let inputs = [
+        (
+            "username_1mb",
+            Entrypoint::Register,
+            long_username(1024 * 1024),
+        ),
+        (
+            "username_10mb",
+            Entrypoint::Register,
+            long_username(10 * 1024 * 1024),
+        ),
+        (
+            "redirect_uris_10k",
+            Entrypoint::ClientRegistration,
+            many_redirect_uris(10_000),
+        ),
+        (
+            "redirect_uris_100k",
+            Entrypoint::ClientRegistration,
+            many_redirect_uris(100_000),
+        ),
+    ];
+    for (name, entrypoint, input) in &inputs {
+        let mut group = c.benchmark_group(format!("huge_input/{name}"));
+        group.sample_size(10);
+        for engine in &engines {
+            if engine.name() == "rego" && *entrypoint == Entrypoint::ClientRegistration {
+                continue;
+            }
+            let mut requests = Requests::new(engine.as_ref(), &w.data).expect("load");
+            group.bench_function(engine.name(), |b| {
+                b.iter(|| black_box(requests.run(*entrypoint, input).expect("eval")));
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(
+    benches,
+    per_request_and_warm,
+    floor_and_big_data,
+    threads,
+    huge_inputs
+);
 criterion_main!(benches);

@@ -11,5 +11,6 @@ mod claims;
 mod component;
 mod differential;
 mod fixtures;
+mod huge;
 mod load;
 mod migrate;

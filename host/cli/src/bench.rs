@@ -97,6 +97,37 @@ impl Shape {
     }
 }
 
+/// A `register` input whose username is `bytes` long: a huge string, for the linear-time
+/// checks (`tests/all/huge.rs` and the `huge_input` benches).
+pub fn long_username(bytes: usize) -> Value {
+    json!({
+        "registration_method": "password",
+        "username": "a".repeat(bytes),
+        "email": "alice@example.org",
+        "requester": {"ip_address": "203.0.113.7", "user_agent": "Mozilla/5.0"},
+    })
+}
+
+/// A `client_registration` input with `count` distinct redirect URIs on the client's host, the
+/// last one on another host: a huge array, for the same checks.
+pub fn many_redirect_uris(count: usize) -> Value {
+    let mut uris: Vec<Value> = (1..count)
+        .map(|i| json!(format!("https://app.element.io/cb/{i}")))
+        .collect();
+    uris.push(json!("https://elsewhere.example/cb"));
+    json!({
+        "client_metadata": {
+            "application_type": "web",
+            "client_uri": "https://app.element.io/",
+            "redirect_uris": uris,
+            "grant_types": ["authorization_code"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        },
+        "requester": {"ip_address": "203.0.113.7", "user_agent": "Mozilla/5.0"},
+    })
+}
+
 /// About `bytes` of policy data in `shape`, merged over the base data for `example.com`.
 pub fn sized_data(shape: Shape, bytes: usize) -> Value {
     let data = match shape {
