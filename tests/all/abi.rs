@@ -4,32 +4,46 @@ use policy_test::{
     bundle::wasm_abi::REQUIRED_EXPORTS,
     engine::opa::{Mode, OpaEngine},
 };
+use std::sync::OnceLock;
+
 use serde_json::{Value, json};
 use wasmtime::{
     Caller, Engine, ExternType, Instance, Linker, Memory, MemoryType, Module, Store, Val,
 };
 
-struct Abi {
-    store: Store<Option<String>>,
+/// One instance of `policy.wasm` with the two-page memory MAS gives it; the store's data is
+/// the message of the last `opa_abort`.
+pub(crate) struct Abi {
+    pub(crate) store: Store<Option<String>>,
     instance: Instance,
-    memory: Memory,
+    pub(crate) memory: Memory,
+}
+
+/// A wasm32 address passed as i32 (from 2 GiB up it is negative).
+pub(crate) fn address(addr: i32) -> usize {
+    usize::try_from(addr.cast_unsigned()).unwrap()
 }
 
 fn read_c_string(memory: &Memory, store: impl wasmtime::AsContext, addr: i32) -> String {
     let data = memory.data(&store);
-    let start = usize::try_from(addr).unwrap();
+    let start = address(addr);
     let end = start + data[start..].iter().position(|&b| b == 0).unwrap();
     String::from_utf8(data[start..end].to_vec()).unwrap()
 }
 
 impl Abi {
     /// Instantiates with exactly two pages, as opa-wasm 0.2.0 (MAS 1.22) provides.
-    fn new() -> Abi {
-        let engine = Engine::default();
-        let module = Module::new(&engine, policy_artifacts::policy_wasm()).unwrap();
-        let mut store = Store::new(&engine, None);
+    pub(crate) fn new() -> Abi {
+        // Compiled once for all tests: the ABI fuzzing makes hundreds of instances.
+        static COMPILED: OnceLock<(Engine, Module)> = OnceLock::new();
+        let (engine, module) = COMPILED.get_or_init(|| {
+            let engine = Engine::default();
+            let module = Module::new(&engine, policy_artifacts::policy_wasm()).unwrap();
+            (engine, module)
+        });
+        let mut store = Store::new(engine, None);
         let memory = Memory::new(&mut store, MemoryType::new(2, None)).unwrap();
-        let mut linker = Linker::new(&engine);
+        let mut linker = Linker::new(engine);
         linker.define(&store, "env", "memory", memory).unwrap();
         linker
             .func_wrap(
@@ -42,7 +56,7 @@ impl Abi {
                 },
             )
             .unwrap();
-        let instance = linker.instantiate(&mut store, &module).unwrap();
+        let instance = linker.instantiate(&mut store, module).unwrap();
         Abi {
             store,
             instance,
@@ -50,7 +64,7 @@ impl Abi {
         }
     }
 
-    fn call(&mut self, name: &str, args: &[i32]) -> Result<i32, String> {
+    pub(crate) fn call(&mut self, name: &str, args: &[i32]) -> Result<i32, String> {
         let func = self.instance.get_func(&mut self.store, name).unwrap();
         let params: Vec<Val> = args.iter().map(|&a| Val::I32(a)).collect();
         let mut results = vec![Val::I32(0); func.ty(&self.store).results().len()];
@@ -60,7 +74,7 @@ impl Abi {
         }
     }
 
-    fn write(&mut self, bytes: &[u8]) -> i32 {
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> i32 {
         let addr = self
             .call("opa_malloc", &[i32::try_from(bytes.len()).unwrap()])
             .unwrap();
@@ -71,7 +85,7 @@ impl Abi {
     }
 
     /// Loads a document like opa-wasm: length includes a trailing NUL.
-    fn parse_with_nul(&mut self, json: &str) -> Result<i32, String> {
+    pub(crate) fn parse_with_nul(&mut self, json: &str) -> Result<i32, String> {
         let mut bytes = json.as_bytes().to_vec();
         bytes.push(0);
         let addr = self.write(&bytes);
@@ -87,7 +101,7 @@ impl Abi {
     }
 
     /// The fast path, as opa-wasm calls it: input written at the saved heap pointer.
-    fn fast_eval(
+    pub(crate) fn fast_eval(
         &mut self,
         entrypoint: i32,
         data: i32,

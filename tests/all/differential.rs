@@ -53,10 +53,7 @@ use serde_json::{Value, json};
 const CASES: u32 = 10_000;
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(CASES)
+    crate::proptest_cases(CASES)
 }
 
 /// Inputs evaluated against each generated data document.

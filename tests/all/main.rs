@@ -6,6 +6,7 @@
 )]
 
 mod abi;
+mod abi_fuzz;
 mod bundle;
 mod claims;
 mod component;
@@ -14,3 +15,12 @@ mod fixtures;
 mod huge;
 mod load;
 mod migrate;
+
+/// The number of generated cases a property test runs: `PROPTEST_CASES` when set (for a longer
+/// hunt), else `default`.
+fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}

@@ -112,6 +112,15 @@ fn abort(message: &str) -> ! {
     core::arch::wasm32::unreachable()
 }
 
+/// Reports a fixed NUL-terminated message through `opa_abort` without allocating: for the
+/// allocator, when memory is exhausted.
+pub(crate) fn abort_static(message: &'static [u8]) -> ! {
+    debug_assert!(message.ends_with(b"\0"));
+    // SAFETY: the message is NUL-terminated static data, readable for the instance's life.
+    unsafe { opa_abort(to_i32(message.as_ptr() as usize)) };
+    core::arch::wasm32::unreachable()
+}
+
 /// Panics (which abort in this build) reach the host as `opa_abort` messages.
 fn install_panic_hook() {
     static INSTALLED: AtomicBool = AtomicBool::new(false);
@@ -221,6 +230,11 @@ fn evaluate(entrypoint: i32, data: i32, input: Option<&Value>) -> String {
 #[unsafe(no_mangle)]
 pub extern "C" fn opa_malloc(size: i32) -> i32 {
     install_panic_hook();
+    // A negative size would be read as more than 2 GiB, which no allocation can have: say so
+    // instead of panicking ("capacity overflow").
+    if size < 0 {
+        abort(&format!("opa_malloc: invalid size {size}"));
+    }
     let mut buf = Vec::<u8>::with_capacity(address(size).max(1));
     let ptr = buf.as_mut_ptr() as usize;
     core::mem::forget(buf);

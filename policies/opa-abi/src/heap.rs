@@ -53,14 +53,21 @@ fn ensure(end: usize) -> bool {
 
 struct Bump;
 
+/// Memory is exhausted. The standard library's answer to a failed allocation is a trap,
+/// which a host reports as a crash; an `opa_abort` tells it what happened. The message is
+/// static, since nothing more can be allocated.
+fn out_of_memory() -> ! {
+    crate::abi::abort_static(b"out of memory: the instance cannot grow its linear memory\0")
+}
+
 unsafe impl GlobalAlloc for Bump {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let start = pointer().next_multiple_of(layout.align());
         let Some(end) = start.checked_add(layout.size()) else {
-            return core::ptr::null_mut();
+            out_of_memory();
         };
         if !ensure(end) {
-            return core::ptr::null_mut();
+            out_of_memory();
         }
         set_pointer(end);
         start as *mut u8
@@ -77,22 +84,21 @@ unsafe impl GlobalAlloc for Bump {
         if start + layout.size() == pointer() {
             // The last block grows or shrinks in place.
             let Some(end) = start.checked_add(new_size) else {
-                return core::ptr::null_mut();
+                out_of_memory();
             };
             if !ensure(end) {
-                return core::ptr::null_mut();
+                out_of_memory();
             }
             set_pointer(end);
             return ptr;
         }
         // SAFETY: `Layout::from_size_align_unchecked` gets the caller's valid alignment, and the
-        // new block cannot overlap the old one, which lies below the heap pointer.
+        // new block (never null: `alloc` aborts instead) cannot overlap the old one, which lies
+        // below the heap pointer.
         unsafe {
             let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
             let new = self.alloc(new_layout);
-            if !new.is_null() {
-                core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
-            }
+            core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
             new
         }
     }
