@@ -26,6 +26,11 @@
 //! generated case is a new document.
 //!
 //! A disagreement prints the case as a ready-to-paste fixture (see [`fixture`]).
+//!
+//! `cargo test` runs [`CASES`] per entrypoint on every engine. A long hunt sets
+//! `PROPTEST_CASES` and may leave out the slowest engine, e.g. (README, "Fuzzing at scale"):
+//! `PROPTEST_CASES=1000000 DIFFERENTIAL_ENGINES=opa-warm,component cargo test --release -p
+//! policy-tests --test all differential`.
 
 use std::{cell::RefCell, collections::BTreeSet, fmt::Write as _};
 
@@ -993,13 +998,21 @@ fn same(a: &Result<Vec<Value>, EvalError>, b: &Result<Vec<Value>, EvalError>) ->
     }
 }
 
+/// The engines compared with native: `DIFFERENTIAL_ENGINES` (comma-separated, of
+/// `opa-warm,component,rego`) when set, for a long hunt without the slowest, else all three.
 fn engines() -> Vec<Box<dyn Engine>> {
-    vec![
-        Box::new(NativeEngine),
-        Box::new(OpaEngine::new(Mode::Warm).unwrap()),
-        Box::new(ComponentEngine::new(Limits::default()).unwrap()),
-        Box::new(RegoEngine::new().unwrap()),
-    ]
+    let wanted = std::env::var("DIFFERENTIAL_ENGINES")
+        .unwrap_or_else(|_| "opa-warm,component,rego".to_owned());
+    let mut engines: Vec<Box<dyn Engine>> = vec![Box::new(NativeEngine)];
+    for name in wanted.split(',').map(str::trim) {
+        engines.push(match name {
+            "opa-warm" => Box::new(OpaEngine::new(Mode::Warm).unwrap()),
+            "component" => Box::new(ComponentEngine::new(Limits::default()).unwrap()),
+            "rego" => Box::new(RegoEngine::new().unwrap()),
+            other => panic!("DIFFERENTIAL_ENGINES: unknown engine {other:?}"),
+        });
+    }
+    engines
 }
 
 /// Loads `policy_data` on every engine and evaluates each input on all of them; the first
