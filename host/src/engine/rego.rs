@@ -39,7 +39,10 @@
 //! runs more instructions than that and is still fast, so the timer is the one bound. There is
 //! no memory limit: regorus 0.14 limits memory only through its `allocator-memory-limits`
 //! feature, which needs its mimalloc fork installed as the process-wide global allocator and
-//! caps the whole process, not one engine.
+//! caps the whole process, not one engine. What bounds an evaluation's memory instead: the
+//! input and the data are parsed by the host before regorus sees them (their size is the
+//! caller's, and their nesting depth is checked by `check_input` and the data loader), and
+//! the timer stops any evaluation that keeps building values after a second.
 
 use std::{
     num::NonZeroU32,
