@@ -453,11 +453,7 @@ banned_ip_forms_of(d) := [f |
 ]
 
 # The banned_ips forms of the loaded data: from the prepared table when it has them.
-banned_ip_forms := x if {
-	data.re2.rust_engine
-	x = data.__rego_prepared__.banned_ips
-	is_array(x)
-}
+banned_ip_forms := data.__rego_prepared__.banned_ips if prepared_banned_ip_forms
 
 banned_ip_forms := banned_ip_forms_of({"requester": data.requester}) if not prepared_banned_ip_forms
 

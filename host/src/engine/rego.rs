@@ -557,19 +557,19 @@ mod tests {
         );
     }
 
+    /// An engine over one policy file, `register.rego`, and none of the twin's.
+    fn only_register(text: &str, time_limit: Duration) -> RegoEngine {
+        let sources = [("register.rego".to_owned(), text.to_owned())];
+        RegoEngine::from_sources(&sources, "a test policy", time_limit).unwrap()
+    }
+
     /// A MAS entrypoint the policies do not define is an error (a deny), not "no violations".
     #[test]
     fn an_entrypoint_the_policies_lack_fails_closed() {
-        let dir = std::env::temp_dir().join(format!("rego-partial-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("register.rego"),
+        let engine = only_register(
             "package register\n\nviolation contains \"x\" if input.username == \"x\"\n",
-        )
-        .unwrap();
-        let engine = RegoEngine::from_dir(&dir, DEFAULT_TIME_LIMIT);
-        std::fs::remove_dir_all(&dir).unwrap();
-        let engine = engine.unwrap();
+            DEFAULT_TIME_LIMIT,
+        );
         let mut policy = engine.load(&json!({"server_name": "example.com"})).unwrap();
         let input = json!({"username": "x"});
         assert_eq!(
@@ -585,17 +585,11 @@ mod tests {
 
     #[test]
     fn a_runaway_evaluation_is_stopped_by_the_timer() {
-        let dir = std::env::temp_dir().join(format!("rego-runaway-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
         // 25 million iterations: tens of seconds without a limit.
-        std::fs::write(
-            dir.join("register.rego"),
+        let engine = only_register(
             "package register\n\nviolation contains \"x\" if {\n\tsome i in numbers.range(1, 5000)\n\tsome j in numbers.range(1, 5000)\n\ti * j < 0\n}\n",
-        )
-        .unwrap();
-        let engine = RegoEngine::from_dir(&dir, Duration::from_millis(50));
-        std::fs::remove_dir_all(&dir).unwrap();
-        let engine = engine.unwrap();
+            Duration::from_millis(50),
+        );
         let mut policy = engine.load(&json!({"server_name": "example.com"})).unwrap();
         let started = Instant::now();
         let result = policy.evaluate(Entrypoint::Register, Some(&json!({})));
