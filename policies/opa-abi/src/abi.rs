@@ -96,16 +96,9 @@ fn leak<T>(value: T) -> i32 {
 }
 
 /// Reports `message` through `opa_abort` and stops. Hosts decode it as Latin-1, so anything
-/// outside printable ASCII is escaped.
+/// outside printable ASCII is escaped ([`policy_rules::data::printable_ascii`]).
 fn abort(message: &str) -> ! {
-    let mut text = String::with_capacity(message.len() + 1);
-    for c in message.chars() {
-        if c == ' ' || c.is_ascii_graphic() {
-            text.push(c);
-        } else {
-            text.push_str(&c.escape_unicode().to_string());
-        }
-    }
+    let mut text = policy_rules::data::printable_ascii(message).into_owned();
     text.push('\0');
     // SAFETY: the host reads a NUL-terminated string at this address, which stays allocated.
     unsafe { opa_abort(to_i32(text.as_ptr() as usize)) };

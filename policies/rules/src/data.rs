@@ -104,9 +104,35 @@ fn kind(v: &Value) -> &'static str {
 }
 
 impl fmt::Display for DataError {
+    /// The message in printable ASCII ([`printable_ascii`]): `policy.wasm` can only report it
+    /// that way, so every engine shows it that way.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&printable_ascii(&self.message))
     }
+}
+
+/// `text` with every character other than a space or printable ASCII written as Rust's
+/// `\u{…}` escape (`é` → `\u{e9}`, a newline → `\u{a}`).
+///
+/// `policy.wasm` reports a refusal through `opa_abort`, and hosts decode that message as
+/// Latin-1, so the module escapes it rather than let a host print UTF-8 as mojibake. The
+/// other engines print [`DataError`]s the same way, so that a message a tool predicts is the
+/// message MAS logs (the engines fuzz target found the two apart on a non-ASCII key). Escaped
+/// text is unchanged by a second pass.
+pub fn printable_ascii(text: &str) -> std::borrow::Cow<'_, str> {
+    let keep = |c: char| c == ' ' || c.is_ascii_graphic();
+    if text.chars().all(keep) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if keep(c) {
+            escaped.push(c);
+        } else {
+            escaped.extend(c.escape_unicode());
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
 }
 
 impl std::error::Error for DataError {}
@@ -296,5 +322,24 @@ impl PolicyData {
             document: data,
             ..compiled
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_printable_ascii_and_escaping_twice_changes_nothing() {
+        let text = "key \"réseau\"\tnew\nline ✓";
+        let once = printable_ascii(text);
+        assert_eq!(once, "key \"r\\u{e9}seau\"\\u{9}new\\u{a}line \\u{2713}");
+        assert_eq!(printable_ascii(&once), once);
+        assert!(matches!(
+            printable_ascii("plain"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        let err = DataError::new(text.to_owned());
+        assert_eq!(err.to_string(), once);
     }
 }
