@@ -124,6 +124,24 @@ pub fn check_input(input: Option<&Value>) -> Result<(), EvalError> {
     Ok(())
 }
 
+/// Whether two results are the same decision: the same violations, or the same kind of failure
+/// with the same message. Engines wrap messages differently (`policy.wasm` reports an abort
+/// with its own prefix), so one message containing the other counts as the same; an empty
+/// message matches nothing.
+///
+/// The fixture runner, the differential tests, the load test and the fuzz checks all compare
+/// engines with this one function.
+pub fn same_decision(a: &Result<Vec<Value>, EvalError>, b: &Result<Vec<Value>, EvalError>) -> bool {
+    let overlap =
+        |a: &str, b: &str| !a.is_empty() && !b.is_empty() && (a.contains(b) || b.contains(a));
+    match (a, b) {
+        (Ok(a), Ok(b)) => a == b,
+        (Err(EvalError::Data(a)), Err(EvalError::Data(b)))
+        | (Err(EvalError::Engine(a)), Err(EvalError::Engine(b))) => overlap(a, b),
+        _ => false,
+    }
+}
+
 /// Where the engines load their artifacts from, instead of the copies built into the binary.
 #[derive(Debug, Clone, Default)]
 pub struct Artifacts {

@@ -25,14 +25,15 @@
 //! data document (`policies/rego/re2.rego`), a few milliseconds each under regorus, and every
 //! generated case is a new document.
 //!
-//! A disagreement prints the case as a ready-to-paste fixture (see [`fixture`]).
+//! A disagreement prints the case as a ready-to-paste fixture (see
+//! [`policy_test::fixtures::as_fixture`]).
 //!
 //! `cargo test` runs [`CASES`] per entrypoint on every engine. A long hunt sets
 //! `PROPTEST_CASES` and may leave out the slowest engine, e.g. (README, "Fuzzing at scale"):
 //! `PROPTEST_CASES=1000000 DIFFERENTIAL_ENGINES=opa-warm,component cargo test --release -p
 //! policy-tests --test all differential`.
 
-use std::{cell::RefCell, collections::BTreeSet, fmt::Write as _};
+use std::{cell::RefCell, collections::BTreeSet};
 
 use policy_rules::Entrypoint;
 use policy_test::{
@@ -42,8 +43,9 @@ use policy_test::{
         native::NativeEngine,
         opa::{Mode, OpaEngine},
         rego::RegoEngine,
+        same_decision,
     },
-    fixtures::FIXTURE_SERVER_NAME,
+    fixtures::{self, FIXTURE_SERVER_NAME},
     limits::Limits,
     merge,
 };
@@ -962,42 +964,6 @@ fn compat_login_input() -> BoxedStrategy<Value> {
 // The check
 // ---------------------------------------------------------------------------------------------
 
-/// A case as a fixture file to paste under `tests/cases`, with native's result as the
-/// expectation and each disagreeing engine's output as a comment.
-fn fixture(
-    entrypoint: Entrypoint,
-    policy_data: &Value,
-    input: &Value,
-    native: &Result<Vec<Value>, EvalError>,
-    others: &[(&str, &Result<Vec<Value>, EvalError>)],
-) -> String {
-    let expect = match native {
-        Ok(violations) => format!("expect: {}", Value::Array(violations.clone())),
-        Err(EvalError::Data(msg)) => format!("expect_error: {}", Value::String(msg.clone())),
-        Err(e @ EvalError::Engine(_)) => format!("expect: []  # native: {e}"),
-    };
-    let mut text = format!(
-        "entrypoint: {entrypoint}\ndata: {policy_data}\ncases:\n  - name: generated\n    input: {input}\n    {expect}\n"
-    );
-    for (name, result) in others {
-        let shown = match result {
-            Ok(v) => Value::Array(v.clone()).to_string(),
-            Err(e) => format!("error: {e}"),
-        };
-        let _ = writeln!(text, "    # {name} gave: {shown}");
-    }
-    text
-}
-
-/// Same decision: equal violations, or the same data error (engines may wrap the message).
-fn same(a: &Result<Vec<Value>, EvalError>, b: &Result<Vec<Value>, EvalError>) -> bool {
-    match (a, b) {
-        (Ok(a), Ok(b)) => a == b,
-        (Err(EvalError::Data(a)), Err(EvalError::Data(b))) => a.contains(b) || b.contains(a),
-        _ => false,
-    }
-}
-
 /// The engines compared with native: `DIFFERENTIAL_ENGINES` (comma-separated, of
 /// `opa-warm,component,rego`) when set, for a long hunt without the slowest, else all three.
 fn engines() -> Vec<Box<dyn Engine>> {
@@ -1052,7 +1018,7 @@ fn compare(
         let disagreeing: Vec<(&str, &Result<Vec<Value>, EvalError>)> = engines[1..]
             .iter()
             .zip(rest)
-            .filter(|(_, result)| !same(native, result))
+            .filter(|(_, result)| !same_decision(native, result))
             .map(|(engine, result)| (engine.name(), result))
             .collect();
         if !disagreeing.is_empty() {
@@ -1060,7 +1026,7 @@ fn compare(
             return Err(format!(
                 "native and {} disagree; as a fixture:\n{}",
                 names.join(", "),
-                fixture(entrypoint, policy_data, input, native, &disagreeing)
+                fixtures::as_fixture(entrypoint, policy_data, Some(input), native, &disagreeing)
             ));
         }
     }
@@ -1190,10 +1156,10 @@ fn a_disagreement_prints_a_loadable_fixture() {
         "the example should produce violations: {native:?}"
     );
     let other: Result<Vec<Value>, EvalError> = Ok(Vec::new());
-    let text = fixture(
+    let text = fixtures::as_fixture(
         Entrypoint::Register,
         &policy_data,
-        &input,
+        Some(&input),
         &native,
         &[("rego", &other)],
     );

@@ -18,6 +18,7 @@ use policy_test::{
         native::NativeEngine,
         opa::{Mode, OpaEngine},
         rego::RegoEngine,
+        same_decision,
     },
     limits::Limits,
 };
@@ -81,14 +82,6 @@ fn expected(
         .collect()
 }
 
-fn same(a: &Decision, b: &Decision) -> bool {
-    match (a, b) {
-        (Ok(a), Ok(b)) => a == b,
-        (Err(a), Err(b)) => a.to_string() == b.to_string(),
-        _ => false,
-    }
-}
-
 /// Runs `threads` threads of `evaluations` each on `engine`, and returns (evaluations run,
 /// wrong decisions, the first wrong one).
 fn run(
@@ -107,7 +100,7 @@ fn run(
                 .iter()
                 .enumerate()
                 .any(|(index, (e, _))| *e == entrypoint
-                    && !same(&expected[0][index], &expected[1][index])),
+                    && !same_decision(&expected[0][index], &expected[1][index])),
             "{}: both documents decide every {} case alike, so cross-talk could not show",
             engine.name(),
             entrypoint.name()
@@ -126,7 +119,7 @@ fn run(
                             let case = (step * 7 + thread) % cases.len();
                             let (entrypoint, input) = &cases[case];
                             let got = policy.evaluate(*entrypoint, Some(input));
-                            if !same(&got, &expected[document][case]) {
+                            if !same_decision(&got, &expected[document][case]) {
                                 wrong += 1;
                                 first.get_or_insert_with(|| {
                                     format!(
@@ -208,7 +201,7 @@ fn a_decision_from_the_other_document_is_caught() {
     let expected = expected(&NativeEngine, &documents, &cases);
     let mut policy = NativeEngine.load(&documents[1]).unwrap();
     let (entrypoint, input) = &cases[0];
-    assert!(!same(
+    assert!(!same_decision(
         &policy.evaluate(*entrypoint, Some(input)),
         &expected[0][0]
     ));

@@ -12,6 +12,7 @@ mod claims;
 mod component;
 mod differential;
 mod fixtures;
+mod fuzz_regressions;
 mod huge;
 mod load;
 mod migrate;

@@ -4,15 +4,51 @@
 //! failure naming the file; a case that does not parse is reported with its file and name, and
 //! the rest of the file still runs.
 
-use std::path::{Path, PathBuf};
+use std::{
+    fmt::Write as _,
+    path::{Path, PathBuf},
+};
 
+use policy_rules::Entrypoint;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::merge;
+use crate::{engine::EvalError, merge};
 
 /// The server name in the base data of every fixture (`matrix.homeserver` in MAS).
 pub const FIXTURE_SERVER_NAME: &str = "example.com";
+
+/// A case found by a generator or a fuzzer, as a fixture file to paste under `tests/cases`:
+/// `expected` (native's result) is the expectation, and each other engine's output is a comment.
+/// `policy_data` is merged over the fixtures' base data when the file is loaded, as any
+/// fixture's; `input: None` is a case without an input document.
+pub fn as_fixture(
+    entrypoint: Entrypoint,
+    policy_data: &Value,
+    input: Option<&Value>,
+    expected: &Result<Vec<Value>, EvalError>,
+    others: &[(&str, &Result<Vec<Value>, EvalError>)],
+) -> String {
+    let expect = match expected {
+        Ok(violations) => format!("expect: {}", Value::Array(violations.clone())),
+        Err(EvalError::Data(msg)) => format!("expect_error: {}", Value::String(msg.clone())),
+        Err(e @ EvalError::Engine(_)) => format!("expect: []  # native: {e}"),
+    };
+    let mut text =
+        format!("entrypoint: {entrypoint}\ndata: {policy_data}\ncases:\n  - name: generated\n");
+    if let Some(input) = input {
+        let _ = writeln!(text, "    input: {input}");
+    }
+    let _ = writeln!(text, "    {expect}");
+    for (name, result) in others {
+        let shown = match result {
+            Ok(v) => Value::Array(v.clone()).to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        let _ = writeln!(text, "    # {name} gave: {shown}");
+    }
+    text
+}
 
 /// A fixture file as written.
 #[derive(Debug, Deserialize)]
@@ -98,7 +134,7 @@ pub struct Suite {
     /// The file.
     pub path: PathBuf,
     /// The entrypoint every case evaluates.
-    pub entrypoint: policy_rules::Entrypoint,
+    pub entrypoint: Entrypoint,
     /// Cases ready to run.
     pub cases: Vec<Case>,
     /// `(case label, error)` for cases that could not be read.
@@ -126,7 +162,7 @@ pub fn load_over(path: &Path, base: &Value) -> Result<Suite, String> {
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let spec: FileSpec = serde_norway::from_str(&text)
         .map_err(|e| format!("{}: {}", path.display(), one_line(&e.to_string())))?;
-    let entrypoint = policy_rules::Entrypoint::from_name(&spec.entrypoint).ok_or_else(|| {
+    let entrypoint = Entrypoint::from_name(&spec.entrypoint).ok_or_else(|| {
         format!(
             "{}: unknown entrypoint `{}`",
             path.display(),

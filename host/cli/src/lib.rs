@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod claims;
 pub mod coverage;
 pub mod fixtures;
+pub mod fuzz;
 pub mod lint;
 pub mod rego_tests;
 pub mod report;

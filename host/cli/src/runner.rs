@@ -13,7 +13,7 @@ use policy_rules::value::canonicalize;
 use serde_json::Value;
 
 use crate::{
-    engine::{Engine, EvalError},
+    engine::{Engine, EvalError, same_decision},
     fixtures::{self, Case, Expectation, Suite},
 };
 
@@ -103,18 +103,6 @@ fn check(expect: &Expectation, result: &Result<Vec<Value>, EvalError>) -> Option
     }
 }
 
-/// Results agree when both are the same violations, or both fail the same way with the same
-/// message (engines may wrap the message differently).
-fn agree(a: &Result<Vec<Value>, EvalError>, b: &Result<Vec<Value>, EvalError>) -> bool {
-    match (a, b) {
-        (Ok(a), Ok(b)) => a == b,
-        (Err(EvalError::Data(a)), Err(EvalError::Data(b))) => {
-            a.contains(b.as_str()) || b.contains(a.as_str())
-        }
-        _ => false,
-    }
-}
-
 fn evaluate(engine: &dyn Engine, suite: &Suite, case: &Case) -> Result<Vec<Value>, EvalError> {
     let mut policy = engine.load(&case.data)?;
     policy.evaluate(suite.entrypoint, case.input.as_ref())
@@ -141,7 +129,7 @@ fn run_case(engines: &[Box<dyn Engine>], suite: &Suite, case: &Case) -> Result<V
     }
     if let Some(((first_name, first), rest)) = results.split_first() {
         for (name, result) in rest {
-            if !agree(first, result) {
+            if !same_decision(first, result) {
                 lines.push(format!(
                     "engines disagree:\n  {first_name}: {}\n  {name}: {}",
                     render(first),

@@ -48,6 +48,10 @@ enum Command {
         /// The output file.
         #[arg(long)]
         out: PathBuf,
+        /// Also write each case into this folder as a seed for the fuzz targets in
+        /// `tests/fuzz`, one file per case (see `policy_test::fuzz` for the format).
+        #[arg(long, value_name = "DIR")]
+        fuzz_seeds: Option<PathBuf>,
     },
     /// Evaluate one entrypoint on one input.
     Eval {
@@ -294,7 +298,11 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Test(args) => test(args),
-        Command::Export { paths, out } => export(paths, &out),
+        Command::Export {
+            paths,
+            out,
+            fuzz_seeds,
+        } => export(paths, &out, fuzz_seeds.as_deref()),
         Command::Eval {
             entrypoint,
             input,
@@ -674,10 +682,15 @@ fn default_paths(paths: Vec<PathBuf>) -> anyhow::Result<Vec<PathBuf>> {
     bail!("give the fixture files or folders to run (this project's tests/cases is not here)")
 }
 
-fn export(paths: Vec<PathBuf>, out: &std::path::Path) -> anyhow::Result<ExitCode> {
+fn export(
+    paths: Vec<PathBuf>,
+    out: &std::path::Path,
+    fuzz_seeds: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
     use policy_test::engine::{Engine as _, EvalError, native::NativeEngine};
 
     let mut lines = Vec::new();
+    let mut seeds = Vec::new();
     for root in default_paths(paths)? {
         for file in fixtures::discover(&root).map_err(anyhow::Error::msg)? {
             let suite = fixtures::load(&file).map_err(anyhow::Error::msg)?;
@@ -685,6 +698,13 @@ fn export(paths: Vec<PathBuf>, out: &std::path::Path) -> anyhow::Result<ExitCode
                 bail!("{}::{label}: invalid case: {err}", file.display());
             }
             for case in suite.cases {
+                if fuzz_seeds.is_some() {
+                    seeds.push(policy_test::fuzz::encode(
+                        suite.entrypoint,
+                        &case.data,
+                        case.input.as_ref(),
+                    ));
+                }
                 let result = NativeEngine
                     .load(&case.data)
                     .and_then(|mut p| p.evaluate(suite.entrypoint, case.input.as_ref()));
@@ -716,6 +736,20 @@ fn export(paths: Vec<PathBuf>, out: &std::path::Path) -> anyhow::Result<ExitCode
         lines.len(),
         out.display()
     )?;
+    if let Some(dir) = fuzz_seeds {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        for (i, seed) in seeds.iter().enumerate() {
+            let file = dir.join(format!("case-{i:04}"));
+            std::fs::write(&file, seed)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+        }
+        writeln!(
+            io::stdout().lock(),
+            "wrote {} fuzz seeds to {}",
+            seeds.len(),
+            dir.display()
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

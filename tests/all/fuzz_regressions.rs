@@ -1,0 +1,83 @@
+//! The fuzz targets' checks (`policy_test::fuzz`) on the stable toolchain: every fixture case as
+//! a seed, and every saved finding under `tests/fuzz/regressions/<target>/`, through the check of
+//! its target. A finding that comes back fails here, without cargo-fuzz or nightly.
+
+use std::path::{Path, PathBuf};
+
+use policy_test::{
+    fixtures,
+    fuzz::{Case, EngineCheck, check_json, check_loader, encode},
+};
+
+/// The targets, each with its check.
+fn check(target: &str, engines: &EngineCheck, bytes: &[u8]) -> Result<(), String> {
+    match target {
+        "json" => Case::parse(bytes).map_or(Ok(()), |case| {
+            [Some(case.data), case.input]
+                .into_iter()
+                .flatten()
+                .try_for_each(check_json)
+        }),
+        "loader" => check_loader(bytes),
+        "engines" => engines.check(bytes),
+        other => Err(format!("no fuzz target is named {other}")),
+    }
+}
+
+const TARGETS: [&str; 3] = ["json", "loader", "engines"];
+
+/// Every fixture case, encoded as `policy-test export --fuzz-seeds` writes it.
+fn seeds() -> Vec<(String, Vec<u8>)> {
+    let cases = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases");
+    let mut seeds = Vec::new();
+    for file in fixtures::discover(&cases).unwrap() {
+        let suite = fixtures::load(&file).unwrap();
+        for case in suite.cases {
+            seeds.push((
+                format!("{}::{}", file.display(), case.name),
+                encode(suite.entrypoint, &case.data, case.input.as_ref()),
+            ));
+        }
+    }
+    seeds
+}
+
+#[test]
+fn every_fixture_passes_every_fuzz_check() {
+    let engines = EngineCheck::new().unwrap();
+    let seeds = seeds();
+    assert!(seeds.len() > 500, "the fixtures were not found");
+    let mut failures = Vec::new();
+    for (label, bytes) in &seeds {
+        for target in TARGETS {
+            if let Err(report) = check(target, &engines, bytes) {
+                failures.push(format!("{target} on {label}: {report}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Saved findings: `tests/fuzz/regressions/<target>/<file>`, each run through its target.
+#[test]
+fn every_saved_finding_stays_fixed() {
+    let engines = EngineCheck::new().unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+    let mut failures = Vec::new();
+    let mut replayed = 0;
+    for target in TARGETS {
+        let Ok(dir) = std::fs::read_dir(root.join(target)) else {
+            continue;
+        };
+        for entry in dir {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            replayed += 1;
+            if let Err(report) = check(target, &engines, &bytes) {
+                failures.push(format!("{}: {report}", path.display()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    eprintln!("replayed {replayed} saved fuzz findings");
+}
