@@ -50,9 +50,9 @@ input_uris contains x if {
 	is_string(x)
 }
 
-# Each input URI parsed once per evaluation: a rule's value is kept for the evaluation, a
-# function's result is not, and every URI is checked by several functions.
-parsed_uris := {x: u | some x in input_uris; u = common.parse_url(x)}
+# Each input URI parsed once per evaluation, all in one regex call: a rule's value is kept for
+# the evaluation, a function's result is not, and every URI is checked by several functions.
+parsed_uris := common.parse_urls(input_uris)
 
 # url(x): common.parse_url(x), taken from parsed_uris when x is an input URI.
 url(x) := u if u = parsed_uris[x]

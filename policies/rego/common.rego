@@ -586,8 +586,13 @@ url_groups_ok(m) if m[2] != ""
 
 url_groups_ok(m) if not startswith(m[5], "//")
 
-# parse_url(x): {scheme, authority, host, port, path, query}; undefined when x does not parse.
-parse_url(x) := {
+# url_lines_re: url_re with `^` and `$` at line boundaries. No part of url_re matches a newline,
+# so a text of URIs joined by newlines matches line by line, each line exactly as that URI
+# alone matches url_re: one regex call parses many URIs (see parse_urls).
+url_lines_re := concat("", ["(?m)", url_re])
+
+# url_groups(m): the parts of a url_re match.
+url_groups(m) := {
 	"scheme": m[1],
 	"authority": m[2],
 	"host": m[3],
@@ -595,12 +600,26 @@ parse_url(x) := {
 	"path": m[5],
 	"query": m[6],
 } if {
+	count(m) == 7
+	url_groups_ok(m)
+}
+
+# parse_url(x): {scheme, authority, host, port, path, query}; undefined when x does not parse.
+parse_url(x) := url_groups(m) if {
 	is_string(x)
 	ms = regex.find_all_string_submatch_n(url_re, x, 1)
 	count(ms) == 1
 	m = ms[0]
-	count(m) == 7
-	url_groups_ok(m)
+}
+
+# parse_urls(xs): {x: parse_url(x)} for the strings in xs that parse. A regex call costs far
+# more than the matching in regorus (CONSTRUCTS.md 26), so all of them go through one call of
+# url_lines_re, and a match is a whole line, so m[0] is its URI. A string with a newline never
+# matches url_re (no part of it matches one, and `$` is the end of the text), so it is left out
+# rather than split.
+parse_urls(xs) := {m[0]: u | some m in ms; u = url_groups(m)} if {
+	lines = [x | some x in xs; is_string(x); not contains(x, "\n")]
+	ms = regex.find_all_string_submatch_n(url_lines_re, concat("\n", lines), -1)
 }
 
 # reversed(l): the array l in reverse order.
