@@ -6,11 +6,26 @@ use std::path::{Path, PathBuf};
 
 use policy_test::{
     fixtures,
-    fuzz::{Case, EngineCheck, check_json, check_loader, encode},
+    fuzz::{Case, ClaimsCheck, EngineCheck, check_json, check_loader, encode},
 };
 
+/// The compiled engines the `engines` and `claims` checks run on.
+struct Checks {
+    engines: EngineCheck,
+    claims: ClaimsCheck,
+}
+
+impl Checks {
+    fn new() -> Self {
+        Checks {
+            engines: EngineCheck::new().unwrap(),
+            claims: ClaimsCheck::new().unwrap(),
+        }
+    }
+}
+
 /// The targets, each with its check.
-fn check(target: &str, engines: &EngineCheck, bytes: &[u8]) -> Result<(), String> {
+fn check(target: &str, checks: &Checks, bytes: &[u8]) -> Result<(), String> {
     match target {
         "json" => Case::parse(bytes).map_or(Ok(()), |case| {
             [Some(case.data), case.input]
@@ -19,12 +34,17 @@ fn check(target: &str, engines: &EngineCheck, bytes: &[u8]) -> Result<(), String
                 .try_for_each(check_json)
         }),
         "loader" => check_loader(bytes),
-        "engines" => engines.check(bytes),
+        "engines" => checks.engines.check(bytes),
+        "claims" => checks.claims.check(bytes),
         other => Err(format!("no fuzz target is named {other}")),
     }
 }
 
-const TARGETS: [&str; 3] = ["json", "loader", "engines"];
+const TARGETS: [&str; 4] = ["json", "loader", "engines", "claims"];
+
+/// The targets whose seeds are policy fixture cases (the claims fixtures already run on both
+/// claims engines in `claims.rs`).
+const POLICY_TARGETS: [&str; 3] = ["json", "loader", "engines"];
 
 /// Every fixture case, encoded as `policy-test export --fuzz-seeds` writes it.
 fn seeds() -> Vec<(String, Vec<u8>)> {
@@ -44,13 +64,13 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn every_fixture_passes_every_fuzz_check() {
-    let engines = EngineCheck::new().unwrap();
+    let checks = Checks::new();
     let seeds = seeds();
     assert!(seeds.len() > 500, "the fixtures were not found");
     let mut failures = Vec::new();
     for (label, bytes) in &seeds {
-        for target in TARGETS {
-            if let Err(report) = check(target, &engines, bytes) {
+        for target in POLICY_TARGETS {
+            if let Err(report) = check(target, &checks, bytes) {
                 failures.push(format!("{target} on {label}: {report}"));
             }
         }
@@ -61,7 +81,7 @@ fn every_fixture_passes_every_fuzz_check() {
 /// Saved findings: `tests/fuzz/regressions/<target>/<file>`, each run through its target.
 #[test]
 fn every_saved_finding_stays_fixed() {
-    let engines = EngineCheck::new().unwrap();
+    let checks = Checks::new();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
     let mut failures = Vec::new();
     let mut replayed = 0;
@@ -73,7 +93,7 @@ fn every_saved_finding_stays_fixed() {
             let path = entry.unwrap().path();
             let bytes = std::fs::read(&path).unwrap();
             replayed += 1;
-            if let Err(report) = check(target, &engines, &bytes) {
+            if let Err(report) = check(target, &checks, &bytes) {
                 failures.push(format!("{}: {report}", path.display()));
             }
         }

@@ -25,6 +25,14 @@
 //!   component (host runner) load the data and decide the input the same way on every entrypoint.
 //!   The data is merged over MAS's base data (`server_name`, `session_limit`) first, as MAS does.
 //!
+//! - [`ClaimsCheck`]: the claims mapper, native and as its component, loads a `claims_imports`
+//!   block with policy data and maps a claims document the same way (the same load error, or
+//!   the same unknown keys and the same mapping or error). Claims come from the upstream
+//!   provider, and the templates run minijinja with MAS's filters on them.
+//!
+//! A claims case is `[claims_imports JSON] 0xFF [data JSON] 0xFF [claims JSON]`
+//! ([`encode_claims`]).
+//!
 //! The Rego twin is left out: regorus takes milliseconds to load a document, so its generated
 //! cross-check stays the proptest differential.
 
@@ -38,6 +46,7 @@ use policy_rules::{
 use serde_json::Value;
 
 use crate::{
+    claims::{MapperEngine, NativeMapper, component, fixtures as claims_fixtures},
     engine::{
         Engine, EvalError, LoadedPolicy, component::ComponentEngine, native::NativeEngine,
         opa::OpaEngine, same_decision,
@@ -301,6 +310,65 @@ impl EngineCheck {
     }
 }
 
+/// Writes a claims case in the fuzz format (the inverse of [`ClaimsCheck::check`]'s split).
+pub fn encode_claims(imports: &Value, data: &Value, claims: &Value) -> Vec<u8> {
+    let mut bytes = imports.to_string().into_bytes();
+    for part in [data, claims] {
+        bytes.push(SEPARATOR);
+        bytes.extend_from_slice(part.to_string().as_bytes());
+    }
+    bytes
+}
+
+/// The claims mapper, native and as its component, compiled once for many checks.
+pub struct ClaimsCheck {
+    engines: Vec<Box<dyn MapperEngine>>,
+}
+
+impl ClaimsCheck {
+    /// Compiles the claims component (with its default limits).
+    ///
+    /// # Errors
+    ///
+    /// When the component cannot be compiled.
+    pub fn new() -> anyhow::Result<Self> {
+        Ok(Self::from_engines(vec![
+            Box::new(NativeMapper),
+            Box::new(component::ComponentMapper::new(component::default_limits())?),
+        ]))
+    }
+
+    /// Checks `engines` against each other.
+    pub fn from_engines(engines: Vec<Box<dyn MapperEngine>>) -> Self {
+        ClaimsCheck { engines }
+    }
+
+    /// Maps the case on every engine (the data merged over MAS's base data, as the claims
+    /// fixtures do); every engine must make the same of it.
+    ///
+    /// # Errors
+    ///
+    /// The first disagreement.
+    pub fn check(&self, bytes: &[u8]) -> Result<(), String> {
+        let mut parts = bytes.splitn(3, |&b| b == SEPARATOR);
+        let (Some(imports), Some(data), Some(claims)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Ok(());
+        };
+        let parse = |text: &[u8]| serde_json::from_slice::<Value>(text).ok();
+        let (Some(imports), Some(policy_data), Some(claims)) =
+            (parse(imports), parse(data), parse(claims))
+        else {
+            return Ok(());
+        };
+        let Ok(data) = merge::merge(merge::base(FIXTURE_SERVER_NAME), policy_data) else {
+            return Ok(());
+        };
+        claims_fixtures::engines_agree(&self.engines, &imports, &data, &claims)
+            .map_err(|e| format!("{e}\nimports: {imports}\ndata: {data}\nclaims: {claims}"))
+    }
+}
+
 fn json_error(e: &JsonError) -> String {
     match e {
         JsonError::Malformed(msg) | JsonError::TooDeep(msg) => msg.clone(),
@@ -415,5 +483,38 @@ mod tests {
             "{report}"
         );
         assert!(report.contains("# forgetful gave: []"), "{report}");
+    }
+
+    /// A claims engine that refuses every block.
+    struct Refusing;
+
+    impl MapperEngine for Refusing {
+        fn name(&self) -> &'static str {
+            "refusing"
+        }
+
+        fn load(
+            &self,
+            _: &Value,
+            _: &Value,
+        ) -> Result<Box<dyn crate::claims::LoadedMapper + '_>, String> {
+            Err("refused".to_owned())
+        }
+    }
+
+    #[test]
+    fn the_claims_check_splits_what_encode_claims_writes() {
+        let imports = json!({"localpart": {"action": "force"}});
+        let claims = json!({"id_token_claims": {"sub": "1", "preferred_username": "bob"}});
+        let bytes = encode_claims(&imports, &json!({}), &claims);
+        let check = ClaimsCheck::from_engines(vec![Box::new(NativeMapper), Box::new(NativeMapper)]);
+        assert_eq!(check.check(&bytes), Ok(()));
+        // A mapper that refuses every block disagrees with one that loads it.
+        let check = ClaimsCheck::from_engines(vec![Box::new(NativeMapper), Box::new(Refusing)]);
+        let report = check.check(&bytes).unwrap_err();
+        assert!(
+            report.contains("engines disagree") && report.contains("refusing"),
+            "{report}"
+        );
     }
 }

@@ -49,7 +49,8 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         /// Also write each case into this folder as a seed for the fuzz targets in
-        /// `tests/fuzz`, one file per case (see `policy_test::fuzz` for the format).
+        /// `tests/fuzz`, one file per case (see `policy_test::fuzz` for the format): policy
+        /// cases under `policy/`, and this repository's claims fixtures under `claims/`.
         #[arg(long, value_name = "DIR")]
         fuzz_seeds: Option<PathBuf>,
     },
@@ -687,7 +688,10 @@ fn export(
     out: &std::path::Path,
     fuzz_seeds: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
-    use policy_test::engine::{Engine as _, EvalError, native::NativeEngine};
+    use policy_test::{
+        claims::fixtures as claims_fixtures,
+        engine::{Engine as _, EvalError, native::NativeEngine},
+    };
 
     let mut lines = Vec::new();
     let mut seeds = Vec::new();
@@ -737,18 +741,40 @@ fn export(
         out.display()
     )?;
     if let Some(dir) = fuzz_seeds {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        for (i, seed) in seeds.iter().enumerate() {
-            let file = dir.join(format!("case-{i:04}"));
-            std::fs::write(&file, seed)
-                .with_context(|| format!("cannot write {}", file.display()))?;
+        let mut claims_seeds = Vec::new();
+        // The claims fixtures of this checkout, when there is one (an installed binary run
+        // elsewhere writes policy seeds only).
+        let claims_suite = repo_suite("tests/claims");
+        let claims_files = if claims_suite.is_dir() {
+            claims_fixtures::discover(&claims_suite).map_err(anyhow::Error::msg)?
+        } else {
+            Vec::new()
+        };
+        for file in claims_files {
+            for case in claims_fixtures::load(&file).map_err(anyhow::Error::msg)? {
+                claims_seeds.push(policy_test::fuzz::encode_claims(
+                    &case.imports,
+                    &case.data,
+                    &case.claims,
+                ));
+            }
         }
-        writeln!(
-            io::stdout().lock(),
-            "wrote {} fuzz seeds to {}",
-            seeds.len(),
-            dir.display()
-        )?;
+        for (kind, seeds) in [("policy", &seeds), ("claims", &claims_seeds)] {
+            let dir = dir.join(kind);
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            for (i, seed) in seeds.iter().enumerate() {
+                let file = dir.join(format!("case-{i:04}"));
+                std::fs::write(&file, seed)
+                    .with_context(|| format!("cannot write {}", file.display()))?;
+            }
+            writeln!(
+                io::stdout().lock(),
+                "wrote {} {kind} fuzz seeds to {}",
+                seeds.len(),
+                dir.display()
+            )?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -225,16 +225,56 @@ enum Got {
     Mapped(Box<Mapping>, Vec<String>),
 }
 
-fn run_on(engine: &dyn MapperEngine, case: &Case) -> Got {
-    let mut mapper = match engine.load(&case.imports, &case.data) {
+fn run_on(engine: &dyn MapperEngine, imports: &Value, data: &Value, claims: &Value) -> Got {
+    let mut mapper = match engine.load(imports, data) {
         Ok(m) => m,
         Err(e) => return Got::LoadError(e),
     };
     let keys = mapper.unknown_keys();
-    match mapper.map(&case.claims) {
+    match mapper.map(claims) {
         Ok(m) => Got::Mapped(Box::new(m), keys),
         Err(e) => Got::MapError(e),
     }
+}
+
+/// Loads `imports` with `data` and maps `claims` on every engine: the first engine's result
+/// when all agree, else the disagreement.
+fn agreed(
+    engines: &[Box<dyn MapperEngine>],
+    imports: &Value,
+    data: &Value,
+    claims: &Value,
+) -> Result<Got, String> {
+    let mut results = engines
+        .iter()
+        .map(|e| (e.name(), run_on(e.as_ref(), imports, data, claims)));
+    let Some((first_name, first)) = results.next() else {
+        return Err("no engine".to_owned());
+    };
+    for (name, got) in results {
+        if got != first {
+            return Err(format!(
+                "engines disagree:\n{first_name}: {first:?}\n{name}: {got:?}"
+            ));
+        }
+    }
+    Ok(first)
+}
+
+/// Whether every engine makes the same of one login: the same load error, or the same
+/// unknown keys and the same mapping or map error. The claims fuzz target's check
+/// (`policy_test::fuzz::ClaimsCheck`).
+///
+/// # Errors
+///
+/// The first disagreement, with both results.
+pub fn engines_agree(
+    engines: &[Box<dyn MapperEngine>],
+    imports: &Value,
+    data: &Value,
+    claims: &Value,
+) -> Result<(), String> {
+    agreed(engines, imports, data, claims).map(|_| ())
 }
 
 /// Runs one case on every engine; engines must agree, then the expectation must hold.
@@ -247,20 +287,7 @@ pub fn run_case(case: &Case, engines: &[Box<dyn MapperEngine>]) -> CaseResult {
 }
 
 fn check_case(case: &Case, engines: &[Box<dyn MapperEngine>]) -> Result<(), String> {
-    let results: Vec<(&str, Got)> = engines
-        .iter()
-        .map(|e| (e.name(), run_on(e.as_ref(), case)))
-        .collect();
-    let Some((first_name, first)) = results.first() else {
-        return Err("no engine".to_owned());
-    };
-    for (name, got) in &results[1..] {
-        if got != first {
-            return Err(format!(
-                "engines disagree:\n{first_name}: {first:?}\n{name}: {got:?}"
-            ));
-        }
-    }
+    let first = &agreed(engines, &case.imports, &case.data, &case.claims)?;
     match (&case.expect, first) {
         (Err(want), Got::LoadError(got)) if want == got => Ok(()),
         (Err(want), other) => Err(format!("expected load error `{want}`, got {other:?}")),
