@@ -24,7 +24,6 @@
 //! - [`EngineCheck`]: the native rules, `policy.wasm` (warm, through opa-wasm) and the policy
 //!   component (host runner) load the data and decide the input the same way on every entrypoint.
 //!   The data is merged over MAS's base data (`server_name`, `session_limit`) first, as MAS does.
-//!
 //! - [`ClaimsCheck`]: the claims mapper, native and as its component, loads a `claims_imports`
 //!   block with policy data and maps a claims document the same way (the same load error, or
 //!   the same unknown keys and the same mapping or error). Claims come from the upstream

@@ -688,10 +688,7 @@ fn export(
     out: &std::path::Path,
     fuzz_seeds: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
-    use policy_test::{
-        claims::fixtures as claims_fixtures,
-        engine::{Engine as _, EvalError, native::NativeEngine},
-    };
+    use policy_test::engine::{Engine as _, EvalError, native::NativeEngine};
 
     let mut lines = Vec::new();
     let mut seeds = Vec::new();
@@ -741,42 +738,50 @@ fn export(
         out.display()
     )?;
     if let Some(dir) = fuzz_seeds {
-        let mut claims_seeds = Vec::new();
-        // The claims fixtures of this checkout, when there is one (an installed binary run
-        // elsewhere writes policy seeds only).
-        let claims_suite = repo_suite("tests/claims");
-        let claims_files = if claims_suite.is_dir() {
-            claims_fixtures::discover(&claims_suite).map_err(anyhow::Error::msg)?
-        } else {
-            Vec::new()
-        };
-        for file in claims_files {
-            for case in claims_fixtures::load(&file).map_err(anyhow::Error::msg)? {
-                claims_seeds.push(policy_test::fuzz::encode_claims(
-                    &case.imports,
-                    &case.data,
-                    &case.claims,
-                ));
-            }
-        }
-        for (kind, seeds) in [("policy", &seeds), ("claims", &claims_seeds)] {
-            let dir = dir.join(kind);
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            for (i, seed) in seeds.iter().enumerate() {
-                let file = dir.join(format!("case-{i:04}"));
-                std::fs::write(&file, seed)
-                    .with_context(|| format!("cannot write {}", file.display()))?;
-            }
-            writeln!(
-                io::stdout().lock(),
-                "wrote {} {kind} fuzz seeds to {}",
-                seeds.len(),
-                dir.display()
-            )?;
-        }
+        write_fuzz_seeds(dir, &seeds)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the fuzz targets' seeds (`policy_test::fuzz`): the policy cases under `dir/policy`,
+/// and this checkout's claims fixtures under `dir/claims` (an installed binary run elsewhere
+/// writes policy seeds only).
+fn write_fuzz_seeds(dir: &std::path::Path, seeds: &[Vec<u8>]) -> anyhow::Result<()> {
+    use policy_test::claims::fixtures as claims_fixtures;
+
+    let mut claims_seeds = Vec::new();
+    let claims_suite = repo_suite("tests/claims");
+    let claims_files = if claims_suite.is_dir() {
+        claims_fixtures::discover(&claims_suite).map_err(anyhow::Error::msg)?
+    } else {
+        Vec::new()
+    };
+    for file in claims_files {
+        for case in claims_fixtures::load(&file).map_err(anyhow::Error::msg)? {
+            claims_seeds.push(policy_test::fuzz::encode_claims(
+                &case.imports,
+                &case.data,
+                &case.claims,
+            ));
+        }
+    }
+    for (kind, seeds) in [("policy", seeds), ("claims", claims_seeds.as_slice())] {
+        let dir = dir.join(kind);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        for (i, seed) in seeds.iter().enumerate() {
+            let file = dir.join(format!("case-{i:04}"));
+            std::fs::write(&file, seed)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+        }
+        writeln!(
+            io::stdout().lock(),
+            "wrote {} {kind} fuzz seeds to {}",
+            seeds.len(),
+            dir.display()
+        )?;
+    }
+    Ok(())
 }
 
 fn read_json(path: &std::path::Path) -> anyhow::Result<Value> {
