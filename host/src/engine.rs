@@ -142,6 +142,43 @@ pub fn same_decision(a: &Result<Vec<Value>, EvalError>, b: &Result<Vec<Value>, E
     }
 }
 
+/// One input decided by several engines: the first engine's result, and the engines (by
+/// name) whose result is not the same decision ([`same_decision`]).
+#[derive(Debug)]
+pub struct Comparison {
+    /// The first engine's result, the reference.
+    pub first: Result<Vec<Value>, EvalError>,
+    /// The other engines that decided otherwise, with what they gave.
+    pub disagreeing: Vec<(&'static str, Result<Vec<Value>, EvalError>)>,
+}
+
+/// Evaluates one input on policies loaded by `engines` (in the same order; a failed load
+/// gives its error as the result) and compares each with the first. The differential test and
+/// the engines fuzz target cross-check engines with this.
+///
+/// # Panics
+///
+/// When `engines` is empty.
+pub fn compare_loaded(
+    engines: &[Box<dyn Engine>],
+    loaded: &mut [Result<Box<dyn LoadedPolicy + '_>, EvalError>],
+    entrypoint: Entrypoint,
+    input: Option<&Value>,
+) -> Comparison {
+    let mut results = loaded.iter_mut().map(|policy| match policy {
+        Ok(policy) => policy.evaluate(entrypoint, input),
+        Err(e) => Err(e.clone()),
+    });
+    let first = results.next().expect("at least one engine");
+    let disagreeing = engines[1..]
+        .iter()
+        .zip(results)
+        .filter(|(_, result)| !same_decision(&first, result))
+        .map(|(engine, result)| (engine.name(), result))
+        .collect();
+    Comparison { first, disagreeing }
+}
+
 /// Where the engines load their artifacts from, instead of the copies built into the binary.
 #[derive(Debug, Clone, Default)]
 pub struct Artifacts {

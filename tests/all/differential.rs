@@ -38,12 +38,11 @@ use std::{cell::RefCell, collections::BTreeSet};
 use policy_rules::Entrypoint;
 use policy_test::{
     engine::{
-        Engine, EvalError, LoadedPolicy,
+        Engine, EvalError, LoadedPolicy, compare_loaded,
         component::ComponentEngine,
         native::NativeEngine,
         opa::{Mode, OpaEngine},
         rego::RegoEngine,
-        same_decision,
     },
     fixtures::{self, FIXTURE_SERVER_NAME},
     limits::Limits,
@@ -995,15 +994,8 @@ fn compare(
     let mut loaded: Vec<Result<Box<dyn LoadedPolicy + '_>, EvalError>> =
         engines.iter().map(|e| e.load(&data)).collect();
     for input in inputs {
-        let results: Vec<Result<Vec<Value>, EvalError>> = loaded
-            .iter_mut()
-            .map(|policy| match policy {
-                Ok(policy) => policy.evaluate(entrypoint, Some(input)),
-                Err(e) => Err(e.clone()),
-            })
-            .collect();
-        let (native, rest) = results.split_first().expect("at least one engine");
-        match native {
+        let compared = compare_loaded(engines, &mut loaded, entrypoint, Some(input));
+        match &compared.first {
             Ok(violations) => seen.extend(violations.iter().map(|v| {
                 v.get("code")
                     .or_else(|| v.get("msg"))
@@ -1015,18 +1007,18 @@ fn compare(
                 seen.insert("<data refused>".to_owned());
             }
         }
-        let disagreeing: Vec<(&str, &Result<Vec<Value>, EvalError>)> = engines[1..]
-            .iter()
-            .zip(rest)
-            .filter(|(_, result)| !same_decision(native, result))
-            .map(|(engine, result)| (engine.name(), result))
-            .collect();
-        if !disagreeing.is_empty() {
-            let names: Vec<&str> = disagreeing.iter().map(|(name, _)| *name).collect();
+        if !compared.disagreeing.is_empty() {
+            let names: Vec<&str> = compared.disagreeing.iter().map(|(name, _)| *name).collect();
             return Err(format!(
                 "native and {} disagree; as a fixture:\n{}",
                 names.join(", "),
-                fixtures::as_fixture(entrypoint, policy_data, Some(input), native, &disagreeing)
+                fixtures::as_fixture(
+                    entrypoint,
+                    policy_data,
+                    Some(input),
+                    &compared.first,
+                    &compared.disagreeing
+                )
             ));
         }
     }
@@ -1161,7 +1153,7 @@ fn a_disagreement_prints_a_loadable_fixture() {
         &policy_data,
         Some(&input),
         &native,
-        &[("rego", &other)],
+        &[("rego", other)],
     );
     let dir = std::env::temp_dir().join(format!("policy-generated-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

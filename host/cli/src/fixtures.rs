@@ -27,7 +27,7 @@ pub fn as_fixture(
     policy_data: &Value,
     input: Option<&Value>,
     expected: &Result<Vec<Value>, EvalError>,
-    others: &[(&str, &Result<Vec<Value>, EvalError>)],
+    others: &[(&str, Result<Vec<Value>, EvalError>)],
 ) -> String {
     let expect = match expected {
         Ok(violations) => format!("expect: {}", Value::Array(violations.clone())),

@@ -35,8 +35,6 @@
 //! The Rego twin is left out: regorus takes milliseconds to load a document, so its generated
 //! cross-check stays the proptest differential.
 
-use std::fmt::Write as _;
-
 use policy_rules::{
     Entrypoint, PolicyData, json_parse,
     raw_list::RawLists,
@@ -47,8 +45,8 @@ use serde_json::Value;
 use crate::{
     claims::{MapperEngine, NativeMapper, component, fixtures as claims_fixtures},
     engine::{
-        Engine, EvalError, LoadedPolicy, component::ComponentEngine, native::NativeEngine,
-        opa::OpaEngine, same_decision,
+        Engine, EvalError, LoadedPolicy, compare_loaded, component::ComponentEngine,
+        native::NativeEngine, opa::OpaEngine,
     },
     fixtures::{FIXTURE_SERVER_NAME, as_fixture},
     limits::Limits,
@@ -275,34 +273,18 @@ impl EngineCheck {
         let mut loaded: Vec<Result<Box<dyn LoadedPolicy + '_>, EvalError>> =
             self.engines.iter().map(|e| e.load(&data)).collect();
         for entrypoint in Entrypoint::ALL {
-            let results: Vec<Result<Vec<Value>, EvalError>> = loaded
-                .iter_mut()
-                .map(|policy| match policy {
-                    Ok(policy) => policy.evaluate(entrypoint, input.as_ref()),
-                    Err(e) => Err(e.clone()),
-                })
-                .collect();
-            let (native, rest) = results.split_first().unwrap_or_else(|| unreachable!());
-            let disagreeing: Vec<(&str, &Result<Vec<Value>, EvalError>)> = self.engines[1..]
-                .iter()
-                .zip(rest)
-                .filter(|(_, result)| !same_decision(native, result))
-                .map(|(engine, result)| (engine.name(), result))
-                .collect();
-            if !disagreeing.is_empty() {
-                let mut report = String::from("engines disagree; as a fixture:\n");
-                let _ = write!(
-                    report,
-                    "{}",
+            let compared = compare_loaded(&self.engines, &mut loaded, entrypoint, input.as_ref());
+            if !compared.disagreeing.is_empty() {
+                return Err(format!(
+                    "engines disagree; as a fixture:\n{}",
                     as_fixture(
                         entrypoint,
                         &policy_data,
                         input.as_ref(),
-                        native,
-                        &disagreeing
+                        &compared.first,
+                        &compared.disagreeing
                     )
-                );
-                return Err(report);
+                ));
             }
         }
         Ok(())
