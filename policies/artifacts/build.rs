@@ -191,10 +191,34 @@ fn build_module(root: &Path, target_dir: &Path) {
     ] {
         cmd.env_remove(var);
     }
+    cmd.env("CARGO_ENCODED_RUSTFLAGS", remapped_paths(root).join("\x1f"));
     let status = cmd
         .status()
         .unwrap_or_else(|e| fail(&format!("cannot run cargo for the wasm artifacts: {e}")));
     if !status.success() {
         fail("building the wasm artifacts failed (see the cargo output above)");
     }
+}
+
+/// `--remap-path-prefix` flags that cut the build machine's folders out of the source paths the
+/// modules keep (panic locations). The paths are static data, which every instantiation of
+/// `policy.wasm` copies into fresh memory, so each byte costs every request; and without them
+/// the artifacts no longer depend on where the workspace or the crate cache sits.
+fn remapped_paths(root: &Path) -> Vec<String> {
+    let mut prefixes = vec![(root.to_path_buf(), "")];
+    let cargo_home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
+    if let Some(sources) = cargo_home.map(|home| home.join("registry").join("src"))
+        && let Ok(registries) = std::fs::read_dir(&sources)
+    {
+        // rustc applies the last matching prefix, so each registry's own folder comes after
+        // their common parent.
+        prefixes.push((sources.clone(), ""));
+        prefixes.extend(registries.flatten().map(|r| (r.path(), "")));
+    }
+    prefixes
+        .into_iter()
+        .map(|(from, to)| format!("--remap-path-prefix={}/={to}", from.display()))
+        .collect()
 }

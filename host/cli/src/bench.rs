@@ -223,6 +223,36 @@ pub fn floor_engine() -> anyhow::Result<Named> {
     ))
 }
 
+/// Where `policy.wasm`'s static data begins: after its 32 KiB shadow stack.
+const STATIC_DATA_AT: usize = 32 * 1024;
+
+/// The floor module with `bytes` of static data where `policy.wasm` keeps its own: the cost of
+/// copying static data into every fresh instance, apart from anything the module does. An
+/// imported memory has no copy-on-write image, so wasmtime writes every segment byte into new
+/// pages at instantiation.
+///
+/// # Errors
+///
+/// When wasmtime cannot compile it.
+pub fn static_data_floor_engine(bytes: usize) -> anyhow::Result<Named> {
+    Ok(Named(
+        "opa-null+static",
+        opa::OpaEngine::from_bytes(
+            static_data_floor_wat(bytes).as_bytes(),
+            opa::Mode::PerRequest,
+        )?,
+    ))
+}
+
+/// `null_policy.wat` with one more data segment of `bytes` bytes at [`STATIC_DATA_AT`].
+fn static_data_floor_wat(bytes: usize) -> String {
+    let segment = format!(
+        "  (data (i32.const {STATIC_DATA_AT}) \"{}\")\n  (export \"memory\"",
+        "\\ff".repeat(bytes)
+    );
+    NULL_POLICY_WAT.replacen("  (export \"memory\"", &segment, 1)
+}
+
 /// The median and 99th percentile of one measurement.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stats {
@@ -352,7 +382,8 @@ pub struct PhaseRow {
     pub data: &'static str,
     /// The entrypoint.
     pub entrypoint: Entrypoint,
-    /// `opa` (ours) or `opa-null` (the floor module).
+    /// `opa` (ours), `opa-null` (the floor module) or `opa-null+static` (the floor module with
+    /// ours' static data, [`static_data_floor_engine`]).
     pub engine: String,
     /// The median of each phase.
     pub phases: opa::Phases,
@@ -492,7 +523,7 @@ pub fn run(
     let scaling_engines = scaling_engines()?;
     let total = 1
         + engines.len() * workload.inputs.len() * 2
-        + (workload.inputs.len() + Shape::ALL.len()) * 2
+        + (workload.inputs.len() + Shape::ALL.len()) * 3
         + Shape::ALL.len() * SCALING_SIZES.len() * scaling_engines.len();
     let mut done = 0;
     let mut step = |what: String| {
@@ -501,8 +532,10 @@ pub fn run(
     };
     step("floor".to_owned());
     let floor_module = floor_engine()?;
-    let ours = opa::OpaEngine::new(opa::Mode::PerRequest)?;
-    for engine in [&floor_module as &dyn Engine, &ours] {
+    let data_segment_bytes = data_segment_bytes(policy_artifacts::policy_wasm())?;
+    let static_floor = static_data_floor_engine(data_segment_bytes)?;
+    let ours = Named("opa", opa::OpaEngine::new(opa::Mode::PerRequest)?);
+    for engine in [&floor_module, &static_floor, &ours] {
         warm_up(engine, workload, WARM_UP)?;
     }
     let floor = floor(&floor_module, budget)?;
@@ -541,7 +574,12 @@ pub fn run(
             });
         }
     }
-    let phases = phase_rows(workload, &floor_module.1, &ours, budget, &mut step)?;
+    let phases = phase_rows(
+        workload,
+        [&floor_module, &static_floor, &ours],
+        budget,
+        &mut step,
+    )?;
     let input = json!({"registration_method": "password", "username": "alice"});
     let mut scaling = Vec::new();
     for shape in Shape::ALL {
@@ -569,23 +607,22 @@ pub fn run(
         rows,
         scaling,
         phases,
-        data_segment_bytes: data_segment_bytes(policy_artifacts::policy_wasm())?,
+        data_segment_bytes,
     })
 }
 
-/// The phases of ours and of the floor module: every entrypoint on the run's data, and
-/// `register/violation` on 1 MiB of each shape.
+/// The phases of the floor module, of the floor module with ours' static data, and of ours:
+/// every entrypoint on the run's data, and `register/violation` on 1 MiB of each shape.
 fn phase_rows(
     workload: &Workload,
-    floor_module: &opa::OpaEngine,
-    ours: &opa::OpaEngine,
+    modules: [&Named; 3],
     budget: Duration,
     step: &mut impl FnMut(String),
 ) -> anyhow::Result<Vec<PhaseRow>> {
     let mut rows = Vec::new();
     let mut time =
         |data_name: &'static str, data: &Value, entrypoint: Entrypoint, input: &Value| {
-            for (name, engine) in [("opa-null", floor_module), ("opa", ours)] {
+            for Named(name, engine) in modules {
                 step(format!(
                     "{name} {} phases on {data_name} data",
                     entrypoint.name()
@@ -594,7 +631,7 @@ fn phase_rows(
                 rows.push(PhaseRow {
                     data: data_name,
                     entrypoint,
-                    engine: name.to_owned(),
+                    engine: (*name).to_owned(),
                     phases,
                     samples,
                 });
@@ -724,14 +761,14 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "{:<20} {:<30} {:<10} {:>12} {:>10} {:>10} {:>10}",
+            "{:<20} {:<30} {:<16} {:>12} {:>10} {:>10} {:>10}",
             "data", "entrypoint", "engine", "instantiate", "load data", "evaluate", "sum"
         );
         for row in &self.phases {
             let p = &row.phases;
             let _ = writeln!(
                 s,
-                "{:<20} {:<30} {:<10} {:>12} {:>10} {:>10} {:>10}",
+                "{:<20} {:<30} {:<16} {:>12} {:>10} {:>10} {:>10}",
                 row.data,
                 row.entrypoint.name(),
                 row.engine,
@@ -803,6 +840,25 @@ mod tests {
                     "{shape:?} {size}: {len}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_static_data_floor_is_the_floor_with_one_more_segment() {
+        let wat = static_data_floor_wat(1000);
+        assert_eq!(
+            wat.matches("(data ").count(),
+            NULL_POLICY_WAT.matches("(data ").count() + 1
+        );
+        assert_eq!(wat.matches("\\ff").count(), 1000);
+        let w = Workload::builtin();
+        let (floor, padded) = (
+            floor_engine().unwrap(),
+            static_data_floor_engine(34_000).unwrap(),
+        );
+        for (entrypoint, input) in &w.inputs {
+            let decide = |e: &Named| e.load(&w.data).unwrap().evaluate(*entrypoint, Some(input));
+            assert_eq!(decide(&padded).unwrap(), decide(&floor).unwrap());
         }
     }
 

@@ -520,6 +520,19 @@ mod tests {
             prop_assert_eq!(parse(&text), serde(&text).ok());
         }
 
+        /// Objects whose members come in any order and repeat keys (a host serialising a
+        /// struct sends its fields in declaration order): the same map, the later value of a
+        /// repeated key winning.
+        #[test]
+        fn members_in_any_order_and_repeated(
+            members in prop::collection::vec(("[abé]{0,2}", values()), 0..12),
+        ) {
+            let inner: Vec<String> =
+                members.iter().map(|(k, v)| format!("{}:{v}", json!(k))).collect();
+            let text = format!("{{{}}}", inner.join(","));
+            prop_assert_eq!(parse(&text), serde(&text).ok(), "{}", text);
+        }
+
         /// Broken texts: whatever this parser accepts, serde_json accepts as the same value.
         #[test]
         fn never_accepts_what_serde_json_refuses(
