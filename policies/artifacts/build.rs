@@ -205,7 +205,7 @@ fn build_module(root: &Path, target_dir: &Path) {
 /// `policy.wasm` copies into fresh memory, so each byte costs every request; and without them
 /// the artifacts no longer depend on where the workspace or the crate cache sits.
 fn remapped_paths(root: &Path) -> Vec<String> {
-    let mut prefixes = vec![(root.to_path_buf(), "")];
+    let mut prefixes = vec![root.to_path_buf()];
     let cargo_home = env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
@@ -213,12 +213,15 @@ fn remapped_paths(root: &Path) -> Vec<String> {
         && let Ok(registries) = std::fs::read_dir(&sources)
     {
         // rustc applies the last matching prefix, so each registry's own folder comes after
-        // their common parent.
-        prefixes.push((sources.clone(), ""));
-        prefixes.extend(registries.flatten().map(|r| (r.path(), "")));
+        // their common parent. Sorted, because the flags are part of cargo's fingerprint: an
+        // order that changed between runs would rebuild the artifacts.
+        let mut folders: Vec<PathBuf> = registries.flatten().map(|r| r.path()).collect();
+        folders.sort();
+        prefixes.push(sources);
+        prefixes.extend(folders);
     }
     prefixes
-        .into_iter()
-        .map(|(from, to)| format!("--remap-path-prefix={}/={to}", from.display()))
+        .iter()
+        .map(|from| format!("--remap-path-prefix={}/=", from.display()))
         .collect()
 }
