@@ -203,7 +203,9 @@ fn build_module(root: &Path, target_dir: &Path) {
 /// `--remap-path-prefix` flags that cut the build machine's folders out of the source paths the
 /// modules keep (panic locations). The paths are static data, which every instantiation of
 /// `policy.wasm` copies into fresh memory, so each byte costs every request; and without them
-/// the artifacts no longer depend on where the workspace or the crate cache sits.
+/// the artifacts no longer depend on where the workspace or the crate cache sits. Given as
+/// `CARGO_ENCODED_RUSTFLAGS`, they also take the place of any `build.rustflags` from a cargo
+/// config for this nested build: its flags are the project's, like its profile.
 fn remapped_paths(root: &Path) -> Vec<String> {
     let mut prefixes = vec![root.to_path_buf()];
     let cargo_home = env::var_os("CARGO_HOME")
