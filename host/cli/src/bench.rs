@@ -15,7 +15,9 @@
 //! - **phases** splits the per-request path of `policy.wasm` and of the floor module (both on
 //!   the run's data and inputs, and on 1 MiB of each shape with `register/violation`) into
 //!   instantiation, data load and evaluation, beside the size of `policy.wasm`'s data
-//!   segments, which every instantiation copies into fresh memory.
+//!   segments, which every instantiation copies into fresh memory. Each phase also gets its
+//!   count of minor page faults (Linux): a fresh linear memory maps each 4 KiB page on its
+//!   first write, and those faults are a large share of the per-request time.
 //!
 //! Each measurement repeats its call for a time budget (at least [`MIN_SAMPLES`] times) and
 //! reports the median and the 99th percentile of the single-call times.
@@ -389,9 +391,18 @@ pub struct PhaseRow {
     pub phases: opa::Phases,
     /// How many requests were timed.
     pub samples: usize,
+    /// The median minor page faults of each phase ([`opa::OpaEngine::request_faults`]), where
+    /// they can be counted.
+    pub faults: Option<opa::Phases<u64>>,
 }
 
-/// Times the phases of per-request evaluations for `budget` (at least [`MIN_SAMPLES`]).
+/// How many requests [`phases`] counts the page faults of.
+const FAULT_SAMPLES: usize = 5;
+
+/// Times the phases of per-request evaluations for `budget` (at least [`MIN_SAMPLES`]), then
+/// counts their page faults on [`FAULT_SAMPLES`] more requests (apart, so that reading the
+/// counter is in no timing). Returns the medians, the number of timed requests, and the
+/// median faults where they can be counted.
 ///
 /// # Errors
 ///
@@ -402,21 +413,31 @@ pub fn phases(
     entrypoint: Entrypoint,
     input: &Value,
     budget: Duration,
-) -> Result<(opa::Phases, usize), EvalError> {
+) -> Result<(opa::Phases, usize, Option<opa::Phases<u64>>), EvalError> {
     let runs = samples(budget, || engine.timed_request(data, entrypoint, input))?;
-    let median = |pick: fn(&opa::Phases) -> Duration| {
-        let mut times: Vec<Duration> = runs.iter().map(pick).collect();
-        times.sort_unstable();
-        times[(times.len() - 1) / 2]
+    let mut faults = Vec::with_capacity(FAULT_SAMPLES);
+    for _ in 0..FAULT_SAMPLES {
+        match engine.request_faults(data, entrypoint, input)? {
+            Some(counted) => faults.push(counted),
+            None => break,
+        }
+    }
+    let faults = (faults.len() == FAULT_SAMPLES).then(|| median_phases(&faults));
+    Ok((median_phases(&runs), runs.len(), faults))
+}
+
+/// The median of each phase on its own.
+fn median_phases<T: Copy + Ord>(runs: &[opa::Phases<T>]) -> opa::Phases<T> {
+    let median = |pick: fn(&opa::Phases<T>) -> T| {
+        let mut values: Vec<T> = runs.iter().map(pick).collect();
+        values.sort_unstable();
+        values[(values.len() - 1) / 2]
     };
-    Ok((
-        opa::Phases {
-            instantiate: median(|p| p.instantiate),
-            load_data: median(|p| p.load_data),
-            evaluate: median(|p| p.evaluate),
-        },
-        runs.len(),
-    ))
+    opa::Phases {
+        instantiate: median(|p| p.instantiate),
+        load_data: median(|p| p.load_data),
+        evaluate: median(|p| p.evaluate),
+    }
 }
 
 /// The total size of a core module's data segments: what each instantiation copies into the
@@ -627,13 +648,14 @@ fn phase_rows(
                     "{name} {} phases on {data_name} data",
                     entrypoint.name()
                 ));
-                let (phases, samples) = phases(engine, data, entrypoint, input, budget)?;
+                let (phases, samples, faults) = phases(engine, data, entrypoint, input, budget)?;
                 rows.push(PhaseRow {
                     data: data_name,
                     entrypoint,
                     engine: (*name).to_owned(),
                     phases,
                     samples,
+                    faults,
                 });
             }
             anyhow::Ok(())
@@ -679,7 +701,8 @@ impl Report {
             .find(|r| r.engine == "native" && r.entrypoint == row.entrypoint && r.mode == row.mode)
     }
 
-    /// The report for people: the floor, the main table with ratios, the scaling table.
+    /// The report for people: the floor, the main table with ratios, the scaling table, the
+    /// phase table.
     pub fn pretty(&self) -> String {
         use std::fmt::Write as _;
         let mut s = String::new();
@@ -754,31 +777,49 @@ impl Report {
                 to_floor
             );
         }
+        self.write_phases(&mut s);
+        s
+    }
+
+    /// The phase table, appended to `s`.
+    fn write_phases(&self, s: &mut String) {
+        use std::fmt::Write as _;
         let _ = writeln!(
             s,
-            "\nphases per request (medians; this run's data and 1 MiB in each shape; policy.wasm data segments: {} bytes)",
+            "\nphases per request (medians; this run's data and 1 MiB in each shape; policy.wasm data segments: {} bytes; page faults: minor faults of instantiate+load+evaluate, each first write to a 4 KiB page of fresh memory)",
             self.data_segment_bytes
         );
         let _ = writeln!(
             s,
-            "{:<20} {:<30} {:<16} {:>12} {:>10} {:>10} {:>10}",
-            "data", "entrypoint", "engine", "instantiate", "load data", "evaluate", "sum"
+            "{:<20} {:<30} {:<16} {:>12} {:>10} {:>10} {:>10} {:>16}",
+            "data",
+            "entrypoint",
+            "engine",
+            "instantiate",
+            "load data",
+            "evaluate",
+            "sum",
+            "page faults"
         );
         for row in &self.phases {
             let p = &row.phases;
+            let faults = row.faults.map_or_else(
+                || "n/a".to_owned(),
+                |f| format!("{}+{}+{}", f.instantiate, f.load_data, f.evaluate),
+            );
             let _ = writeln!(
                 s,
-                "{:<20} {:<30} {:<16} {:>12} {:>10} {:>10} {:>10}",
+                "{:<20} {:<30} {:<16} {:>12} {:>10} {:>10} {:>10} {:>16}",
                 row.data,
                 row.entrypoint.name(),
                 row.engine,
                 human(p.instantiate),
                 human(p.load_data),
                 human(p.evaluate),
-                human(p.instantiate + p.load_data + p.evaluate)
+                human(p.instantiate + p.load_data + p.evaluate),
+                faults
             );
         }
-        s
     }
 
     /// The report as one JSON document (times in nanoseconds).
@@ -819,6 +860,11 @@ impl Report {
                 "instantiate_ns": r.phases.instantiate.as_nanos(),
                 "load_data_ns": r.phases.load_data.as_nanos(),
                 "evaluate_ns": r.phases.evaluate.as_nanos(),
+                "page_faults": r.faults.map(|f| json!({
+                    "instantiate": f.instantiate,
+                    "load_data": f.load_data,
+                    "evaluate": f.evaluate,
+                })),
             })).collect::<Vec<_>>(),
         })
     }
@@ -860,6 +906,27 @@ mod tests {
             let decide = |e: &Named| e.load(&w.data).unwrap().evaluate(*entrypoint, Some(input));
             assert_eq!(decide(&padded).unwrap(), decide(&floor).unwrap());
         }
+    }
+
+    /// Each 4 KiB page of static data is one more page fault at instantiation: the counter
+    /// sees the pages the copy writes.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn static_data_pages_are_page_faults_at_instantiation() {
+        let w = Workload::builtin();
+        let (entrypoint, input) = &w.inputs[0];
+        let faults = |e: &Named| {
+            let (_, _, faults) = phases(&e.1, &w.data, *entrypoint, input, Duration::ZERO).unwrap();
+            faults.expect("linux counts minor faults")
+        };
+        let (floor, padded) = (
+            faults(&floor_engine().unwrap()),
+            faults(&static_data_floor_engine(64 * 1024).unwrap()),
+        );
+        assert!(
+            padded.instantiate >= floor.instantiate + 16,
+            "{padded:?} against {floor:?}"
+        );
     }
 
     #[test]
