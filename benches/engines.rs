@@ -36,11 +36,11 @@ use std::{
 };
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use policy_rules::{Entrypoint, json_parse::parse_document};
+use policy_rules::{Entrypoint, json_parse::parse_input};
 use policy_test::{
     bench::{
-        Requests, Shape, Workload, long_username, many_redirect_uris, scaling_engines, sized_data,
-        warm_up,
+        NULL_POLICY_WAT, Requests, Shape, Workload, long_username, many_redirect_uris,
+        scaling_engines, sized_data, warm_up,
     },
     engine::{
         Engine,
@@ -82,8 +82,8 @@ fn engines() -> Vec<(Box<dyn Engine>, Box<dyn Engine>)> {
 }
 
 /// Native evaluation with the same JSON in and out as the wasm engines: the input parsed
-/// from text (by the parser `policy.wasm` and the component use), the violations printed. The
-/// fair baseline for their warm ratios.
+/// from text (by the parser `policy.wasm` and the component use, to the entrypoint's input
+/// shape), the violations printed. The fair baseline for their warm ratios.
 fn native_with_json(c: &mut Criterion, w: &Workload) {
     let mut group = c.benchmark_group("warm/native-json");
     let mut policy = NativeEngine.load(&w.data).expect("load");
@@ -94,7 +94,8 @@ fn native_with_json(c: &mut Criterion, w: &Workload) {
             &text,
             |b, text| {
                 b.iter(|| {
-                    let input = parse_document(text.as_bytes(), "input").expect("input");
+                    let input =
+                        parse_input(text.as_bytes(), entrypoint.input_shape()).expect("input");
                     let out = policy.evaluate(*entrypoint, Some(&input)).expect("eval");
                     black_box(Value::Array(out).to_string())
                 });
@@ -195,19 +196,36 @@ fn per_request_and_warm(c: &mut Criterion) {
             rego_new_data(c, &w, per_request.as_ref());
             rego_new_pattern(c, &w, per_request.as_ref());
         }
-        let mut group = c.benchmark_group(format!("warm/{}", per_request.name()));
-        let mut policy = warm.load(&w.data).expect("load");
-        for (entrypoint, input) in &w.inputs {
-            group.bench_with_input(
-                BenchmarkId::from_parameter(entrypoint.name()),
-                input,
-                |b, input| {
-                    b.iter(|| black_box(policy.evaluate(*entrypoint, Some(input)).expect("eval")));
-                },
-            );
+        if per_request.name() == "opa" {
+            let floor = OpaEngine::from_bytes(NULL_POLICY_WAT.as_bytes(), Mode::Warm)
+                .expect("the floor module");
+            warm_group(c, "warm/opa-null", &floor, &w);
         }
-        group.finish();
+        warm_group(
+            c,
+            &format!("warm/{}", per_request.name()),
+            warm.as_ref(),
+            &w,
+        );
     }
+}
+
+/// One loaded policy's evaluations on the workload, one benchmark per entrypoint. For the
+/// floor module (`warm/opa-null`) that is opa-wasm's own work per evaluation: the input
+/// serialised and written in, the result read back and parsed.
+fn warm_group(c: &mut Criterion, name: &str, engine: &dyn Engine, w: &Workload) {
+    let mut group = c.benchmark_group(name);
+    let mut policy = engine.load(&w.data).expect("load");
+    for (entrypoint, input) in &w.inputs {
+        group.bench_with_input(
+            BenchmarkId::from_parameter(entrypoint.name()),
+            input,
+            |b, input| {
+                b.iter(|| black_box(policy.evaluate(*entrypoint, Some(input)).expect("eval")));
+            },
+        );
+    }
+    group.finish();
 }
 
 /// The engines of the floor comparisons: native, the do-nothing module, and ours.

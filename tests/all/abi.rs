@@ -352,6 +352,76 @@ fn deep_and_malformed_documents_fail_cleanly() {
     }
 }
 
+/// The fast path builds only the input members its entrypoint's rules read: members no rule
+/// reads change nothing, yet are still validated, and nesting under them still counts.
+#[test]
+fn unread_input_members_are_validated_but_not_read() {
+    let mut abi = Abi::new();
+    let data = abi
+        .parse_with_nul(
+            r#"{"admin_users": ["admin"], "session_limit": {"soft_limit": 2, "hard_limit": 3}}"#,
+        )
+        .unwrap();
+    let heap = abi.call("opa_heap_ptr_get", &[]).unwrap();
+    let grant = |user: &str, extra: &str| {
+        format!(
+            r#"{{"grant_type":"authorization_code","scope":"urn:synapse:admin:*",{extra}"user":{user},"session_counts":{{"oauth2":9,"total":2,"compat":{{"x":[1,2]}}}}}}"#
+        )
+    };
+    let expected = json!([{"result": [
+        {"code": "too-many-sessions", "msg": "user has too many active sessions", "need_to_remove": 1},
+        {"msg": "scope 'urn:synapse:admin:*' not allowed"}
+    ]}]);
+    let plain = grant(r#"{"username":"alice"}"#, "");
+    assert_eq!(
+        abi.fast_eval(3, data, heap, plain.as_bytes()).unwrap(),
+        expected
+    );
+    // MAS's whole user record, an unread top-level member with escapes, and nesting.
+    let record = grant(
+        r#"{"id":"01J","sub":"01J","username":"alice","created_at":"2026-01-01T00:00:00Z","locked_at":null,"is_guest":false,"deactivated_at":{"a":["\u00e9\"",[{}]]}}"#,
+        r#""device_id":"A\nB","client":{"id":"01C","redirect_uris":["https://a/cb"]},"#,
+    );
+    assert_eq!(
+        abi.fast_eval(3, data, heap, record.as_bytes()).unwrap(),
+        expected
+    );
+    // A read member among unread ones still counts: the admin may ask for the admin scope.
+    let admin = grant(r#"{"sub":"x","username":"admin","is_guest":true}"#, "");
+    assert_eq!(
+        abi.fast_eval(3, data, heap, admin.as_bytes()).unwrap(),
+        json!([{"result": [
+            {"code": "too-many-sessions", "msg": "user has too many active sessions", "need_to_remove": 1}
+        ]}])
+    );
+    // Malformed JSON under an unread member is refused, as anywhere else.
+    for broken in [
+        r#"{"sub":tru,"username":"alice"}"#,
+        r#"{"sub":"\x","username":"alice"}"#,
+    ] {
+        let input = grant(broken, "");
+        assert_eq!(
+            abi.fast_eval(3, data, heap, input.as_bytes()).unwrap_err(),
+            "internal: input is not valid JSON",
+            "{input}"
+        );
+    }
+    // So is nesting beyond the limit under an unread member.
+    let deep = grant(
+        &format!(r#"{{"sub":{}{}}}"#, "[".repeat(80), "]".repeat(80)),
+        "",
+    );
+    assert_eq!(
+        abi.fast_eval(3, data, heap, deep.as_bytes()).unwrap_err(),
+        "input is nested deeper than 64 levels"
+    );
+    // The instance is still usable after those aborts.
+    assert_eq!(
+        abi.fast_eval(3, data, heap, plain.as_bytes()).unwrap(),
+        expected
+    );
+}
+
 #[test]
 fn a_warm_instance_gives_the_same_answers_every_time() {
     // Regex search state allocated during one evaluation must not outlive the heap rewind

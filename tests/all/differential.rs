@@ -888,6 +888,8 @@ fn authorization_grant_input() -> BoxedStrategy<Value> {
                 .boxed(),
             ),
             maybe("can_request_admin", 0.8, flag()),
+            maybe("sub", 0.5, unread()),
+            maybe("locked_at", 0.5, unread()),
         ]),
     ]
     .boxed();
@@ -901,6 +903,7 @@ fn authorization_grant_input() -> BoxedStrategy<Value> {
                 json!({"id": "01ADMIN"}),
                 json!({"id": "01OTHER"}),
                 json!({"id": "01OTHER", "client_id": "element-web"}),
+                json!({"id": "01OTHER", "redirect_uris": ["https://a/cb"], "client_name": "A"}),
                 json!({"id": "01NEW", "client_id": "rogue"}),
                 json!({"id": 7, "client_id": null}),
                 json!({}),
@@ -920,7 +923,18 @@ fn authorization_grant_input() -> BoxedStrategy<Value> {
             ]),
         ),
         maybe("requester", 0.85, requester()),
+        maybe("device_id", 0.3, unread()),
     ])
+}
+
+/// Members of MAS's input records that no rule reads: the wasm engines validate them without
+/// building them (`policy_rules::input_shape`), native reads the whole input.
+fn unread() -> BoxedStrategy<Value> {
+    prop_oneof![
+        2 => odd(),
+        1 => pick(&[json!("2026-01-01T00:00:00Z"), json!({"nested": [1, {"x": "\\u00e9"}]})]),
+    ]
+    .boxed()
 }
 
 fn compat_login_input() -> BoxedStrategy<Value> {
@@ -929,7 +943,7 @@ fn compat_login_input() -> BoxedStrategy<Value> {
             "user",
             0.8,
             prop_oneof![
-                6 => tenant_username().prop_map(|u| json!({"username": u})),
+                6 => (tenant_username(), unread()).prop_map(|(u, x)| json!({"username": u, "id": x})),
                 1 => Just(json!({"username": "alice"})),
                 1 => odd(),
             ]

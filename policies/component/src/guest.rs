@@ -5,7 +5,11 @@
     reason = "wit-bindgen's generated canonical-ABI glue and export macro"
 )]
 
-use policy_rules::{Entrypoint, PolicyData, json_parse::parse_document, value::JsonError};
+use policy_rules::{
+    Entrypoint, PolicyData,
+    json_parse::{parse_document, parse_input},
+    value::JsonError,
+};
 use serde_json::Value;
 
 /// The canonical-ABI glue wit-bindgen generates for `wit/policy.wit`.
@@ -70,9 +74,13 @@ impl GuestPolicy for LoadedPolicy {
             None
         } else {
             Some(
-                parse_document(input_json.as_bytes(), "input").map_err(|e| match e {
-                    JsonError::TooDeep(msg) | JsonError::Malformed(msg) => Error::InvalidInput(msg),
-                })?,
+                parse_input(input_json.as_bytes(), entrypoint.input_shape()).map_err(
+                    |e| match e {
+                        JsonError::TooDeep(msg) | JsonError::Malformed(msg) => {
+                            Error::InvalidInput(msg)
+                        }
+                    },
+                )?,
             )
         };
         Ok(self

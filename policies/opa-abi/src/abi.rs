@@ -12,6 +12,10 @@
 //! the host never rewinds the heap below data it loaded. The whole value is parsed again from
 //! that text on the rare paths that need it (`opa_json_dump`, edits, the context path's input),
 //! and never cached, since such a parse allocates above the heap pointer the host rewinds to.
+//!
+//! `opa_eval` knows its entrypoint before it reads the input, so it builds only the members
+//! that entrypoint's rules read ([`policy_rules::input_shape`]) and validates the rest. The
+//! context path cannot: its input is parsed by `opa_json_parse` before any entrypoint is set.
 #![expect(
     unsafe_code,
     reason = "the ABI passes raw addresses into linear memory"
@@ -149,7 +153,12 @@ fn json_bytes(ptr: i32, len: i32) -> &'static [u8] {
 /// Parses a whole JSON value. `None` for malformed JSON; a document nested too deeply for the
 /// small stack aborts with the message every engine gives (`what` names it).
 fn parse_json(text: &[u8], what: &str) -> Option<Value> {
-    match json_parse::parse_document(text, what) {
+    parsed(json_parse::parse_document(text, what))
+}
+
+/// A parse's value; `None` for malformed JSON, and an abort for a document nested too deeply.
+fn parsed(result: Result<Value, JsonError>) -> Option<Value> {
+    match result {
         Ok(value) => Some(value),
         Err(JsonError::TooDeep(msg)) => abort(&msg),
         Err(JsonError::Malformed(_)) => None,
@@ -194,11 +203,15 @@ fn c_string(text: &str) -> i32 {
     to_i32(ptr)
 }
 
-fn evaluate(entrypoint: i32, data: i32, input: Option<&Value>) -> String {
-    let entrypoint = usize::try_from(entrypoint)
+/// The entrypoint numbered `id`; an abort for any other number.
+fn entrypoint_of(id: i32) -> Entrypoint {
+    usize::try_from(id)
         .ok()
         .and_then(Entrypoint::from_id)
-        .unwrap_or_else(|| abort("internal: illegal entrypoint id"));
+        .unwrap_or_else(|| abort("internal: illegal entrypoint id"))
+}
+
+fn evaluate(entrypoint: Entrypoint, data: i32, input: Option<&Value>) -> String {
     // SAFETY: `data` is a value address the host got from this module.
     // A document that was not parsed (say, the `entrypoints()` map passed as data) has no
     // compiled form; it is compiled for this evaluation only and never cached, because this
@@ -365,7 +378,7 @@ pub extern "C" fn eval(ctx: i32) -> i32 {
     let ctx = unsafe { context(ctx) };
     // SAFETY: the input is a value address the host got from this module.
     let input = unsafe { document(ctx.input) }.map(|d| d.value());
-    let result = evaluate(ctx.entrypoint, ctx.data, input.as_deref());
+    let result = evaluate(entrypoint_of(ctx.entrypoint), ctx.data, input.as_deref());
     let value = serde_json::from_str(&result)
         .unwrap_or_else(|_| abort("internal: result is not valid JSON"));
     ctx.result = new_document(value);
@@ -388,15 +401,18 @@ pub extern "C" fn opa_eval(
         abort("internal: reserved argument of opa_eval must be 0");
     }
     heap::set_pointer(address(heap_ptr));
+    let id = entrypoint_of(entrypoint);
+    // Only what the entrypoint's rules read is built (`policy_rules::input_shape`).
     let input = if input_len == 0 {
         None
     } else {
+        let text = json_bytes(input, input_len);
         Some(
-            parse_json(json_bytes(input, input_len), "input")
+            parsed(json_parse::parse_input(text, id.input_shape()))
                 .unwrap_or_else(|| abort("internal: input is not valid JSON")),
         )
     };
-    let mut result = evaluate(entrypoint, data, input.as_ref());
+    let mut result = evaluate(id, data, input.as_ref());
     // The host rewinds the heap after every evaluation: dropping would only walk the values.
     core::mem::forget(input);
     result.push('\0');

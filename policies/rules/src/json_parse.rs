@@ -5,7 +5,8 @@
 //! This parser takes text whose UTF-8 is checked once, finds string ends eight bytes at a time,
 //! and with [`load_data`] builds values only for the parts of the data document the rules read:
 //! ban lists stay text ([`crate::raw_list`]) and top-level keys no rule reads are only
-//! validated.
+//! validated. With [`parse_input`] it builds only the members of an input that the
+//! entrypoint's rules read ([`crate::input_shape`]).
 //!
 //! It never decides an error itself. Whatever it does not take on the fast path (strings with
 //! escapes, numbers other than small non-negative integers) it hands to `serde_json` token by
@@ -19,6 +20,7 @@ use serde_json::{Map, Value};
 use crate::{
     constraint::CONSTRAINTS,
     data::READ_KEYS,
+    input_shape::Shape,
     raw_list::{LIST_KEYS, ListSlot, RawArray, RawLists},
     value::{JsonError, MAX_DEPTH, parse_limited},
 };
@@ -42,6 +44,26 @@ pub fn parse_document(text: &[u8], what: &str) -> Result<Value, JsonError> {
     match core::str::from_utf8(text).ok().and_then(parse) {
         Some(value) => Ok(value),
         None => parse_limited(text, what),
+    }
+}
+
+/// Parses an entrypoint's input document into the part of it `shape` names
+/// ([`Shape::prune`] of the whole value), validating the rest without building it.
+///
+/// # Errors
+///
+/// As [`crate::value::parse_limited`] with `what` `"input"`. Where `serde_json` must decide,
+/// the value it returns on success is the whole input, which the rules decide alike.
+pub fn parse_input(text: &[u8], shape: &Shape) -> Result<Value, JsonError> {
+    let fast = core::str::from_utf8(text).ok().and_then(|text| {
+        let mut p = Parser::new(text);
+        let value = p.shaped(1, shape).ok()?;
+        p.end().ok()?;
+        Some(value)
+    });
+    match fast {
+        Some(value) => Ok(value),
+        None => parse_limited(text, "input"),
     }
 }
 
@@ -255,6 +277,36 @@ impl<'t> Parser<'t> {
             b'-' | b'0'..=b'9' => self.number(),
             _ => Err(Fallback),
         }
+    }
+
+    /// A value at `depth`, built as far as `shape` names its members.
+    fn shaped(&mut self, depth: usize, shape: &Shape) -> Step<Value> {
+        self.ws();
+        if matches!(shape, Shape::Whole) || self.peek() != Some(b'{') {
+            return self.value(depth);
+        }
+        let mut map = Map::new();
+        self.members(depth, |p, key| {
+            let (key, inner) = match key {
+                // The common case: a key without escapes is looked up in place, and copied
+                // only when kept.
+                Str::Plain(key) => match shape.member(key) {
+                    Some(inner) => (key.to_owned(), inner),
+                    None => return p.skip(depth + 1),
+                },
+                escaped @ Str::Escaped(_) => {
+                    let key = escaped.into_string()?;
+                    match shape.member(&key) {
+                        Some(inner) => (key, inner),
+                        None => return p.skip(depth + 1),
+                    }
+                }
+            };
+            let value = p.shaped(depth + 1, inner)?;
+            map.insert(key, value);
+            Ok(())
+        })?;
+        Ok(Value::Object(map))
     }
 
     /// Validates a value without building it.
@@ -553,6 +605,36 @@ mod tests {
             let broken = format!("{}{insert}{}", &text[..at], &text[end..]);
             if let Some(ours) = parse(&broken) {
                 prop_assert_eq!(Ok(ours), serde(&broken), "{}", broken);
+            }
+        }
+
+        /// An input read to an entrypoint's shape is the whole value pruned to it, whatever
+        /// the members and their order; and a broken input is refused as `serde_json` refuses it.
+        #[test]
+        fn parse_input_builds_the_pruned_value(
+            members in prop::collection::vec((
+                prop::sample::select(vec!["user", "username", "client", "id", "scope", "é\\\"", ""]),
+                values(),
+            ), 0..8),
+            at in any::<prop::sample::Index>(),
+            insert in "[\\[\\]{}:,\"0-9a-z]{0,2}",
+        ) {
+            let inner: Vec<String> =
+                members.iter().map(|(k, v)| format!("{}:{v}", json!(k))).collect();
+            let text = format!("{{{}}}", inner.join(","));
+            let whole = serde(&text).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            let at = at.index(text.len() + 1);
+            let broken = text.is_char_boundary(at).then(|| format!("{}{insert}{}", &text[..at], &text[at..]));
+            for entrypoint in Entrypoint::ALL {
+                let shape = entrypoint.input_shape();
+                prop_assert_eq!(parse_input(text.as_bytes(), shape), Ok(shape.prune(&whole)), "{}", text);
+                if let Some(broken) = &broken {
+                    match (parse_input(broken.as_bytes(), shape), serde(broken)) {
+                        (Ok(ours), Ok(full)) => prop_assert!(ours == shape.prune(&full) || ours == full),
+                        (Err(JsonError::Malformed(_)), Err(JsonError::Malformed(_))) => {}
+                        (ours, full) => prop_assert!(false, "{}: {:?} against {:?}", broken, ours, full),
+                    }
+                }
             }
         }
 

@@ -13,6 +13,7 @@ pub mod constraint;
 pub mod data;
 pub mod entrypoints;
 pub mod glob;
+pub mod input_shape;
 pub mod json_parse;
 pub mod json_text;
 pub mod mxid;

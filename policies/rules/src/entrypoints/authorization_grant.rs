@@ -6,12 +6,32 @@ use serde_json::Value;
 
 use crate::{
     data::PolicyData,
+    input_shape::{REQUESTER, Shape},
     requester,
     sessions::{self, Limit},
     tenant_rules,
     value::{eq, get, path, truthy},
     violation::{Violation, Violations},
 };
+
+/// What the rules below (requester, tenant and session rules included) read of the input.
+pub const INPUT: Shape = Shape::Members(&[
+    ("grant_type", Shape::Whole),
+    ("scope", Shape::Whole),
+    (
+        "user",
+        Shape::Members(&[
+            ("username", Shape::Whole),
+            ("can_request_admin", Shape::Whole),
+        ]),
+    ),
+    (
+        "client",
+        Shape::Members(&[("id", Shape::Whole), ("client_id", Shape::Whole)]),
+    ),
+    ("session_counts", Shape::Members(&[("total", Shape::Whole)])),
+    REQUESTER,
+]);
 
 const DEVICE_STABLE: &str = "urn:matrix:client:device:";
 const DEVICE_UNSTABLE: &str = "urn:matrix:org.matrix.msc2967.client:device:";

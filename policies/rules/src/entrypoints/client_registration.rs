@@ -4,10 +4,14 @@ use serde_json::Value;
 
 use crate::{
     data::PolicyData,
+    input_shape::Shape,
     url::{self, ParsedUrl},
     value::{as_str, count, get, iter, truthy},
     violation::{Violation, Violations},
 };
+
+/// What the rules below read of the input: the client metadata, whole.
+pub const INPUT: Shape = Shape::Members(&[("client_metadata", Shape::Whole)]);
 
 const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 

@@ -4,12 +4,22 @@ use serde_json::Value;
 
 use crate::{
     data::PolicyData,
+    input_shape::{REQUESTER, Shape},
     requester,
     sessions::{self, Limit},
     tenant_rules,
     value::{eq, get, path},
     violation::Violations,
 };
+
+/// What the rules below (requester, tenant and session rules included) read of the input.
+pub const INPUT: Shape = Shape::Members(&[
+    ("user", Shape::Members(&[("username", Shape::Whole)])),
+    ("session_replaced", Shape::Whole),
+    ("session_counts", Shape::Members(&[("total", Shape::Whole)])),
+    ("login", Shape::Members(&[("type", Shape::Whole)])),
+    REQUESTER,
+]);
 
 /// Evaluates `compat_login/violation`.
 pub fn evaluate(data: &PolicyData, input: Option<&Value>, out: &mut Violations) {

@@ -4,10 +4,14 @@ use serde_json::Value;
 
 use crate::{
     data::PolicyData,
+    input_shape::Shape,
     tenant_rules,
     value::get,
     violation::{Violation, Violations},
 };
+
+/// What the rules below (and the tenant rule) read of the input.
+pub const INPUT: Shape = Shape::Members(&[("email", Shape::Whole), ("tenant", Shape::Whole)]);
 
 /// The domain of an address with exactly one `@` (possibly empty); `None` otherwise.
 pub(crate) fn domain(email: Option<&Value>) -> Option<&str> {

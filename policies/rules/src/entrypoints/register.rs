@@ -5,10 +5,19 @@ use serde_json::Value;
 use crate::{
     data::PolicyData,
     entrypoints::email,
+    input_shape::{REQUESTER, Shape},
     requester, tenant_rules,
     value::{count, eq, get, truthy},
     violation::{Violation, Violations},
 };
+
+/// What the rules below (and the tenant and email rules they call) read of the input.
+pub const INPUT: Shape = Shape::Members(&[
+    ("username", Shape::Whole),
+    ("registration_method", Shape::Whole),
+    ("email", Shape::Whole),
+    REQUESTER,
+]);
 
 fn username_violation(code: &str, msg: &str) -> Violation {
     Violation::coded(code, msg).with("field", "username")
