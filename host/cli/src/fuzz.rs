@@ -16,7 +16,9 @@
 //!
 //! # The checks
 //! - [`check_json`]: `policy.wasm`'s fast JSON parser (`policy_rules::json_parse`) takes a text
-//!   only if `serde_json` (the contract's parser) takes it, and builds the same value.
+//!   only if `serde_json` (the contract's parser) takes it, and builds the same value; and read
+//!   as each entrypoint's input (`json_parse::parse_input`), it gives `serde_json`'s verdict and
+//!   message, and on success the whole value cut to the entrypoint's input shape.
 //! - [`check_loader`]: `policy.wasm`'s data loader (text kept as raw lists, unread keys only
 //!   validated) refuses the same documents as compiling the whole parsed document, with the same
 //!   message, and the two make the same decision on every entrypoint. This is the module's own
@@ -36,7 +38,9 @@
 //! cross-check stays the proptest differential.
 
 use policy_rules::{
-    Entrypoint, PolicyData, json_parse,
+    Entrypoint, PolicyData,
+    input_shape::Shape,
+    json_parse,
     raw_list::RawLists,
     value::{JsonError, parse_limited},
 };
@@ -107,7 +111,36 @@ pub fn encode(entrypoint: Entrypoint, data: &Value, input: Option<&Value>) -> Ve
 ///
 /// The disagreement, with the text.
 pub fn check_json(bytes: &[u8]) -> Result<(), String> {
-    check_json_with(bytes, json_parse::parse)
+    check_json_with(bytes, json_parse::parse)?;
+    check_input_with(bytes, json_parse::parse_input)
+}
+
+/// The input parser of [`check_json`] (a test gives it a wrong one): for every entrypoint the
+/// same verdict as `serde_json`, and the whole value cut to the entrypoint's shape, or the
+/// whole value where `serde_json` decided.
+fn check_input_with(
+    bytes: &[u8],
+    parse: fn(&[u8], &Shape) -> Result<Value, JsonError>,
+) -> Result<(), String> {
+    let contract = parse_limited(bytes, "input");
+    for entrypoint in Entrypoint::ALL {
+        let shape = entrypoint.input_shape();
+        let agrees = match (parse(bytes, shape), &contract) {
+            (Ok(ours), Ok(whole)) => ours == shape.prune(whole) || ours == *whole,
+            (Err(ours), Err(theirs)) => ours == *theirs,
+            _ => false,
+        };
+        if !agrees {
+            return Err(format!(
+                "{entrypoint}: the input parser disagrees with serde_json ({}) on {}",
+                contract
+                    .as_ref()
+                    .map_or_else(json_error, ToString::to_string),
+                shown(bytes)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// [`check_json`] with another fast parser (a test gives it a wrong one).
@@ -405,6 +438,18 @@ mod tests {
         assert!(wrong.is_err_and(|e| e.contains("the fast parser built")));
         let lax = check_json_with(b"{", |_| Some(json!({})));
         assert!(lax.is_err_and(|e| e.contains("serde_json refuses")));
+    }
+
+    #[test]
+    fn the_json_check_catches_an_input_parser_that_drops_a_read_member() {
+        let text = br#"{"username": "bob", "user": {"username": "bob", "sub": "x"}}"#;
+        assert_eq!(check_json(text), Ok(()));
+        let forgetful = check_input_with(text, |t, _| {
+            json_parse::parse_input(t, &Shape::Members(&[("user", Shape::Whole)]))
+        });
+        assert!(forgetful.is_err_and(|e| e.starts_with("register/violation: the input parser")));
+        let lax = check_input_with(b"{\"a\":", |_, _| Ok(json!({})));
+        assert!(lax.is_err_and(|e| e.contains("is not valid JSON")));
     }
 
     #[test]
