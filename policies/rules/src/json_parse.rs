@@ -15,6 +15,8 @@
 //! [`crate::value::parse_limited`], whose verdict and message are the contract's. Property tests
 //! check that both parsers accept the same texts and build the same values.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use crate::{
@@ -28,8 +30,13 @@ use crate::{
 /// Parses a whole JSON text into a value; `None` when `serde_json` must decide (see the module
 /// documentation).
 pub fn parse(text: &str) -> Option<Value> {
+    parse_to(text, &Shape::Whole)
+}
+
+/// [`parse`], building only what `shape` names.
+fn parse_to(text: &str, shape: &Shape) -> Option<Value> {
     let mut p = Parser::new(text);
-    let value = p.value(1).ok()?;
+    let value = p.shaped(1, shape).ok()?;
     p.end().ok()?;
     Some(value)
 }
@@ -41,10 +48,7 @@ pub fn parse(text: &str) -> Option<Value> {
 ///
 /// As [`crate::value::parse_limited`].
 pub fn parse_document(text: &[u8], what: &str) -> Result<Value, JsonError> {
-    match core::str::from_utf8(text).ok().and_then(parse) {
-        Some(value) => Ok(value),
-        None => parse_limited(text, what),
-    }
+    document_to(text, what, &Shape::Whole)
 }
 
 /// Parses an entrypoint's input document into the part of it `shape` names
@@ -55,15 +59,17 @@ pub fn parse_document(text: &[u8], what: &str) -> Result<Value, JsonError> {
 /// As [`crate::value::parse_limited`] with `what` `"input"`. Where `serde_json` must decide,
 /// the value it returns on success is the whole input, which the rules decide alike.
 pub fn parse_input(text: &[u8], shape: &Shape) -> Result<Value, JsonError> {
-    let fast = core::str::from_utf8(text).ok().and_then(|text| {
-        let mut p = Parser::new(text);
-        let value = p.shaped(1, shape).ok()?;
-        p.end().ok()?;
-        Some(value)
-    });
-    match fast {
+    document_to(text, "input", shape)
+}
+
+/// [`parse_to`] on checked UTF-8, and `serde_json`'s verdict whenever it must decide.
+fn document_to(text: &[u8], what: &str, shape: &Shape) -> Result<Value, JsonError> {
+    match core::str::from_utf8(text)
+        .ok()
+        .and_then(|text| parse_to(text, shape))
+    {
         Some(value) => Ok(value),
-        None => parse_limited(text, "input"),
+        None => parse_limited(text, what),
     }
 }
 
@@ -287,23 +293,16 @@ impl<'t> Parser<'t> {
         }
         let mut map = Map::new();
         self.members(depth, |p, key| {
-            let (key, inner) = match key {
-                // The common case: a key without escapes is looked up in place, and copied
-                // only when kept.
-                Str::Plain(key) => match shape.member(key) {
-                    Some(inner) => (key.to_owned(), inner),
-                    None => return p.skip(depth + 1),
-                },
-                escaped @ Str::Escaped(_) => {
-                    let key = escaped.into_string()?;
-                    match shape.member(&key) {
-                        Some(inner) => (key, inner),
-                        None => return p.skip(depth + 1),
-                    }
-                }
+            // A key without escapes is looked up in place, and copied only when kept.
+            let key = match key {
+                Str::Plain(key) => Cow::Borrowed(key),
+                escaped @ Str::Escaped(_) => Cow::Owned(escaped.into_string()?),
+            };
+            let Some(inner) = shape.member(&key) else {
+                return p.skip(depth + 1);
             };
             let value = p.shaped(depth + 1, inner)?;
-            map.insert(key, value);
+            map.insert(key.into_owned(), value);
             Ok(())
         })?;
         Ok(Value::Object(map))
