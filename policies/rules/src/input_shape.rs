@@ -7,7 +7,7 @@
 //! validates the rest. Each entrypoint module declares its own `INPUT` beside the rules that
 //! read it; a member a rule reads but its shape omits would read as absent, which the
 //! differential tests (native on the whole input against the wasm engines on the pruned one)
-//! and [`tests`] catch.
+//! and the tests below catch.
 
 use serde_json::{Map, Value};
 
