@@ -173,15 +173,11 @@ pub fn check_loader(bytes: &[u8]) -> Result<(), String> {
 }
 
 /// The data loader's signature.
-type Loader = fn(&'static str) -> Option<(Value, RawLists)>;
+type Loader = fn(&'static [u8]) -> Option<(Value, RawLists)>;
 
 /// [`check_loader`] with another loader (a test gives it a wrong one).
 fn check_loader_with(bytes: &[u8], load_data: Loader) -> Result<(), String> {
     let Some(case) = Case::parse(bytes) else {
-        return Ok(());
-    };
-    let Ok(text) = std::str::from_utf8(case.data) else {
-        // The module takes the contract's path for text that is not UTF-8.
         return Ok(());
     };
     let input = match case.input.map(|i| parse_limited(i, "input")) {
@@ -190,7 +186,8 @@ fn check_loader_with(bytes: &[u8], load_data: Loader) -> Result<(), String> {
         // Every engine refuses an input that does not parse before any rule runs.
         Some(Err(_)) => return Ok(()),
     };
-    with_static_text(text, |text| {
+    // The loader reads the bytes as they are, UTF-8 or not, as `policy.wasm` does.
+    with_static_bytes(case.data, |text| {
         let Some((value, lists)) = load_data(text) else {
             // The module hands the document to the contract's parser: nothing of its own to test.
             return Ok(());
@@ -242,15 +239,15 @@ fn check_loader_with(bytes: &[u8], load_data: Loader) -> Result<(), String> {
     unsafe_code,
     reason = "a lifetime extension whose borrow provably ends before the text is dropped"
 )]
-fn with_static_text(
-    text: &str,
-    f: impl FnOnce(&'static str) -> Result<(), String>,
+fn with_static_bytes(
+    text: &[u8],
+    f: impl FnOnce(&'static [u8]) -> Result<(), String>,
 ) -> Result<(), String> {
     // SAFETY: `f` returns only an owned `String`, and the rules keep no global state (no
     // statics, no thread-locals), so every reference into `text` that `f` makes (the loaded
     // `PolicyData`, its raw lists) is dropped before `f` returns, while `text` is still borrowed
     // by this function.
-    let text: &'static str = unsafe { &*std::ptr::from_ref::<str>(text) };
+    let text: &'static [u8] = unsafe { &*std::ptr::from_ref::<[u8]>(text) };
     f(text)
 }
 

@@ -43,7 +43,7 @@ enum Document {
     Parsed {
         policy: Box<PolicyData>,
         /// The JSON text, when the compiled data does not hold the whole value.
-        text: Option<&'static str>,
+        text: Option<&'static [u8]>,
     },
     /// Made here (results): never compiled.
     Made(Value),
@@ -58,7 +58,7 @@ impl Document {
         match self {
             Document::Parsed {
                 text: Some(text), ..
-            } => Cow::Owned(parse_json(text.as_bytes(), "document").unwrap_or(Value::Null)),
+            } => Cow::Owned(parse_json(text, "document").unwrap_or(Value::Null)),
             Document::Parsed { policy, text: None } => Cow::Borrowed(policy.document()),
             Document::Made(value) => Cow::Borrowed(value),
             Document::Fixed(text) => Cow::Owned(
@@ -167,10 +167,7 @@ fn parsed(result: Result<Value, JsonError>) -> Option<Value> {
 
 /// Parses a document and compiles it as policy data; `None` for malformed JSON.
 fn load(text: &'static [u8]) -> Option<Document> {
-    let fast = core::str::from_utf8(text)
-        .ok()
-        .and_then(|text| Some((text, json_parse::load_data(text)?)));
-    if let Some((text, (value, lists))) = fast {
+    if let Some((value, lists)) = json_parse::load_data(text) {
         let policy =
             PolicyData::compile_parts(value, lists).unwrap_or_else(|err| abort(&err.to_string()));
         return Some(Document::Parsed {
