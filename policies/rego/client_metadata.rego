@@ -35,10 +35,10 @@ client_uri_truthy if {
 	x != false
 }
 
-parsed_client_uri := url(client_uri)
+parsed_client_uri := parsed_uris[client_uri]
 
 # The input's URIs that the checks parse: client_uri, the informational URIs and the
-# redirect URIs (strings only; parse_url is undefined for anything else).
+# redirect URIs (strings only: nothing else parses).
 input_uris contains x if {
 	some key in ["client_uri", "tos_uri", "policy_uri", "logo_uri"]
 	x = common.get(md, key)
@@ -52,12 +52,9 @@ input_uris contains x if {
 
 # Each input URI parsed once per evaluation, all in one regex call: a rule's value is kept for
 # the evaluation, a function's result is not, and every URI is checked by several functions.
+# Every URI a check parses is an input URI, so the checks read parsed_uris[x] directly: in
+# regorus's VM a function call costs more than the lookup (CONSTRUCTS.md 28).
 parsed_uris := common.parse_urls(input_uris)
-
-# url(x): common.parse_url(x), taken from parsed_uris when x is an input URI.
-url(x) := u if u = parsed_uris[x]
-
-url(x) := common.parse_url(x) if not input_uris[x]
 
 loopback_hosts := {"localhost", "127.0.0.1", "[::1]"}
 
@@ -67,7 +64,7 @@ insecure_hosts := {"localhost", "127.0.0.1", "0.0.0.0", "[::1]"}
 secure(x) if insecure_uris_allowed
 
 secure(x) if {
-	u = url(x)
+	u = parsed_uris[x]
 	u.scheme == "https"
 	not insecure_hosts[u.host]
 }
@@ -83,18 +80,18 @@ host_ok(x) if {
 
 host_ok(x) if {
 	c = parsed_client_uri
-	u = url(x)
+	u = parsed_uris[x]
 	common.is_subdomain(c.host, u.host)
 }
 
 native_ok(x) if {
-	u = url(x)
+	u = parsed_uris[x]
 	u.scheme == "http"
 	loopback_hosts[u.host]
 }
 
 native_ok(x) if {
-	u = url(x)
+	u = parsed_uris[x]
 	u.scheme != "http"
 	u.scheme != "https"
 	u.authority == ""
@@ -137,6 +134,12 @@ needs_redirects if uses("implicit")
 redirect_uris_truthy if {
 	x = redirect_uris
 	x != false
+}
+
+# The informational URIs the input has: key -> value, read once for the two checks of each.
+info_values := {key: x |
+	some key, _ in info_uris
+	x = common.get(md, key)
 }
 
 # The informational URIs: key -> [insecure message, other-host message].

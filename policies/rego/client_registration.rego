@@ -20,18 +20,16 @@ violation contains {"msg": "invalid client_uri"} if {
 
 # C3, C5, C7
 violation contains v if {
-	some key, msgs in data.client_metadata.info_uris
-	x = common.get(data.client_metadata.md, key)
+	some key, x in data.client_metadata.info_values
 	not meta.secure(x)
-	v = {"msg": msgs[0]}
+	v = {"msg": data.client_metadata.info_uris[key][0]}
 }
 
 # C4, C6, C8 (a missing or unparsable client_uri fails them unless host_ok case 1 or 2 holds)
 violation contains v if {
-	some key, msgs in data.client_metadata.info_uris
-	x = common.get(data.client_metadata.md, key)
+	some key, x in data.client_metadata.info_values
 	not meta.host_ok(x)
-	v = {"msg": msgs[1]}
+	v = {"msg": data.client_metadata.info_uris[key][1]}
 }
 
 # C9

@@ -8,30 +8,32 @@ username := common.get(input, "username")
 
 registration_method := common.get(input, "registration_method")
 
+# username_violation(code, msg): each rule calls it last, once its conditions hold, since a
+# call costs as much as several conditions in regorus's VM (CONSTRUCTS.md 28).
 username_violation(code, msg) := {"code": code, "field": "username", "msg": msg}
 
 # R1: count(u) == 0 (strings, arrays and objects only).
 violation contains v if {
-	v = username_violation("username-too-short", "username too short")
 	common.count_of(username) == 0
+	v = username_violation("username-too-short", "username too short")
 }
 
 # R2: the full MXID "@u:server_name" is longer than 255 code points.
 violation contains v if {
-	v = username_violation("username-too-long", "username too long")
 	u = username
 	is_string(u)
 	server_name = data.server_name
 	is_string(server_name)
 	count(concat("", ["@", u, ":", server_name])) > 255
+	v = username_violation("username-too-long", "username too long")
 }
 
 # R3
 violation contains v if {
-	v = username_violation("username-all-numeric", "username must contain at least one non-numeric character")
 	u = username
 	is_string(u)
 	only_chars(u, "0123456789")
+	v = username_violation("username-all-numeric", "username must contain at least one non-numeric character")
 }
 
 # only_chars(s, chars): the string s is not empty and every character of s is in chars: the
@@ -49,16 +51,16 @@ valid_username_chars if {
 
 # R4: present and not made of the allowed characters.
 violation contains v if {
-	v = username_violation("username-invalid-chars", "username contains invalid characters")
 	_ = username
 	not valid_username_chars
+	v = username_violation("username-invalid-chars", "username contains invalid characters")
 }
 
 # R5
 violation contains v if {
-	v = username_violation("username-banned", "username is banned")
 	u = username
 	common.matches(u, common.get(data.registration, "banned_usernames"))
+	v = username_violation("username-banned", "username is banned")
 }
 
 allowed_usernames_restricts if {
@@ -73,9 +75,9 @@ username_allowed if {
 
 # R6: the gate fires even when the username is absent.
 violation contains v if {
-	v = username_violation("username-not-allowed", "username is not allowed")
 	allowed_usernames_restricts
 	not username_allowed
+	v = username_violation("username-not-allowed", "username is not allowed")
 }
 
 method_truthy if {
@@ -126,9 +128,9 @@ has_tenant if _ = tenant
 
 # A username that is absent or not a string belongs to no tenant.
 violation contains v if {
-	v = username_violation("tenant-unknown", "username does not belong to any tenant")
 	data.tenancy.require_tenant
 	not has_tenant
+	v = username_violation("tenant-unknown", "username does not belong to any tenant")
 }
 
 violation contains v if {
