@@ -439,9 +439,9 @@ mapped_flag(c) := true if cidr_is_mapped(c)
 
 mapped_flag(c) := false if not cidr_is_mapped(c)
 
-ip_mapped_flag(x) := true if ip_is_mapped(x)
-
-ip_mapped_flag(x) := false if not ip_is_mapped(x)
+# ip_mapped_flag(x): whether x (a valid IPv6-form address) is IPv4-mapped, as the builtin's
+# boolean: one call, where a true and a false body would test it twice (CONSTRUCTS.md 28).
+ip_mapped_flag(x) := net.cidr_contains(mapped_range, x)
 
 # form_holds(f, x, mapped): the CIDR of cidr_form f holds the IPv6-form address x, whose
 # ip_mapped_flag is `mapped`. An IPv4(-mapped) address lies only in IPv4-mapped networks, and
