@@ -60,7 +60,7 @@ test_cidrs if {
 test_url_parse if {
 	u = common.parse_urls(["https://example.com:8443/cb?x=1", "com.example.app:/cb", "com.example.app://cb", "https://127_0_0_1/", "https://a-b.c/", "https://a/", "https://Good.com/", "https://good_host.com/", "https://example.com./", "https:///x", "https://u@example.com/", "https://example.com/#f", "https://a-.example.com/", "https://-a.example.com/", "https://a..b/"])
 	u["https://example.com:8443/cb?x=1"].host == "example.com"
-	u["https://example.com:8443/cb?x=1"].port == "8443"
+	u["https://example.com:8443/cb?x=1"].authority == "example.com:8443"
 	u["com.example.app:/cb"].authority == ""
 	u["com.example.app://cb"].authority == "cb"
 	u["https://127_0_0_1/"].host == "127_0_0_1"
