@@ -38,17 +38,11 @@ client_uri_truthy if {
 parsed_client_uri := parsed_uris[client_uri]
 
 # The input's URIs that the checks parse: client_uri, the informational URIs and the
-# redirect URIs (strings only: nothing else parses).
-input_uris contains x if {
-	some key in ["client_uri", "tos_uri", "policy_uri", "logo_uri"]
-	x = common.get(md, key)
-	is_string(x)
-}
-
-input_uris contains x if {
-	some x in common.values(redirect_uris)
-	is_string(x)
-}
+# redirect URIs (parse_urls keeps the strings; nothing else parses).
+input_uris := array.concat(
+	[x | some key in ["client_uri", "tos_uri", "policy_uri", "logo_uri"]; x = common.get(md, key)],
+	[x | some x in common.values(redirect_uris)],
+)
 
 # Each input URI parsed once per evaluation, all in one regex call: a rule's value is kept for
 # the evaluation, a function's result is not, and every URI is checked by several functions.

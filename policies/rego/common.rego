@@ -595,34 +595,29 @@ url_re := concat("", [
 ])
 
 # D2: an empty authority with a path starting with `//` means the host grammar failed.
-url_groups_ok(m) if m[2] != ""
-
-url_groups_ok(m) if not startswith(m[4], "//")
+host_grammar_failed(m) if {
+	m[2] == ""
+	startswith(m[4], "//")
+}
 
 # url_lines_re: url_re with `^` and `$` at line boundaries. No part of url_re matches a newline,
 # so a text of URIs joined by newlines matches line by line, each line exactly as that URI
 # alone matches url_re: one regex call parses many URIs (see parse_urls).
 url_lines_re := concat("", ["(?m)", url_re])
 
-# url_groups(m): the parts of a url_re match that the checks read. The port and the query are
-# matched but not captured: a capture group costs the regex engine work on every match.
-url_groups(m) := {
-	"scheme": m[1],
-	"authority": m[2],
-	"host": m[3],
-	"path": m[4],
-} if {
-	count(m) == 5
-	url_groups_ok(m)
-}
-
-# parse_urls(xs): {x: {scheme, authority, host, path}} for the strings x in xs
-# that match url_re. A regex call costs far
+# parse_urls(xs): {x: {scheme, authority, host, path}} for the strings x in xs that match
+# url_re and pass D2: the parts the checks read (the port and the query are matched but not
+# captured, which would cost the regex engine work on every match). A regex call costs far
 # more than the matching in regorus (CONSTRUCTS.md 26), so all of them go through one call of
 # url_lines_re, and a match is a whole line, so m[0] is its URI. A string with a newline never
 # matches url_re (no part of it matches one, and `$` is the end of the text), so it is left out
-# rather than split.
-parse_urls(xs) := {m[0]: u | some m in ms; u = url_groups(m)} if {
+# rather than split. The parts are built in the comprehension, with no call per match
+# (CONSTRUCTS.md 28); a URI listed twice gives the same parts twice.
+parse_urls(xs) := {m[0]: {"scheme": m[1], "authority": m[2], "host": m[3], "path": m[4]} |
+	some m in ms
+	count(m) == 5
+	not host_grammar_failed(m)
+} if {
 	lines = [x | some x in xs; is_string(x); not contains(x, "\n")]
 	ms = regex.find_all_string_submatch_n(url_lines_re, concat("\n", lines), -1)
 }
