@@ -436,16 +436,26 @@ impl Parser<'static> {
         let mut array = RawArray::new("");
         self.elements(depth, |p| {
             p.ws();
-            let item = p.pos;
+            let mut item = p.pos;
             if p.peek() == Some(b'"') {
-                // The common case, a string without escapes, found without building anything.
-                let end = find_special::<true>(p.bytes, item + 1);
-                if p.bytes.get(end) == Some(&b'"') {
-                    p.pos = end + 1;
-                    return array
+                // The common case, ASCII strings without escapes, found without building
+                // anything; and while each is followed by `,"` (a host's compact JSON), the next
+                // one is read here too, without a turn of the element loop.
+                loop {
+                    let end = find_special::<true>(p.bytes, item + 1);
+                    if p.bytes.get(end) != Some(&b'"') {
+                        break;
+                    }
+                    array
                         .push(item + 1 - start..end - start, true)
-                        .ok_or(Fallback);
+                        .ok_or(Fallback)?;
+                    p.pos = end + 1;
+                    if p.bytes.get(end + 1..end + 3) != Some(b",\"") {
+                        return Ok(());
+                    }
+                    item = end + 2;
                 }
+                p.pos = item;
                 // Not ASCII, or escaped: a plain string still, if it has no escapes.
                 if let Str::Plain(_) = p.string()?.checked()? {
                     return array
@@ -784,6 +794,46 @@ mod tests {
                 assert!(load_data(leak(&text)).is_none(), "{text:?}");
                 assert!(parse_document(&text, "document").is_err(), "{text:?}");
             }
+        }
+    }
+
+    #[test]
+    fn a_run_of_compact_strings_is_read_whole_and_broken_anywhere() {
+        let text = r#"{"admin_clients": ["a","b","\u0041","c","é","d",5,"e", "f","","g"]}"#;
+        let (_, raw) = load_data(text.as_bytes()).unwrap_or_else(|| unreachable!("valid"));
+        let items: Vec<_> = raw
+            .get(ListSlot::ADMIN_CLIENTS)
+            .unwrap_or_else(|| unreachable!("kept"))
+            .items()
+            .map(|item| format!("{item:?}"))
+            .collect();
+        let plain = |s: &str| format!("Plain({s:?})");
+        let json = |s: &str| format!("Json({s:?})");
+        assert_eq!(
+            items,
+            [
+                plain("a"),
+                plain("b"),
+                json(r#""\u0041""#),
+                plain("c"),
+                plain("é"),
+                plain("d"),
+                json("5"),
+                plain("e"),
+                plain("f"),
+                plain(""),
+                plain("g"),
+            ]
+        );
+        // A run that ends in a broken separator or string is refused, as serde_json refuses it.
+        for broken in [
+            r#"["a","b",]"#,
+            r#"["a","b""c"]"#,
+            r#"["a","b,"c"]"#,
+            r#"["a","b"#,
+        ] {
+            let text = format!(r#"{{"admin_clients": {broken}}}"#);
+            assert!(load_data(Box::leak(text.into_bytes().into_boxed_slice())).is_none());
         }
     }
 
