@@ -131,8 +131,9 @@ fn write_float(w: &mut impl Write, x: f64) -> fmt::Result {
         .strip_prefix('-')
         .map_or(("", sci.as_str()), |s| ("-", s));
     let (mantissa, exponent) = sci.split_once('e').unwrap_or((sci, "0"));
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let mut digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
     let exponent: i32 = exponent.parse().unwrap_or(0);
+    round_tie_to_even(&mut digits, exponent, x.abs());
     let len = i32::try_from(digits.len()).unwrap_or(i32::MAX);
     // The position of the decimal point after the first `point` digits.
     let point = exponent + 1;
@@ -161,6 +162,79 @@ fn write_float(w: &mut impl Write, x: f64) -> fmt::Result {
             write!(w, ".{rest}")?;
         }
         write!(w, "e{exponent:+}")
+    }
+}
+
+/// Where `x` lies exactly halfway between two shortest round-trip digit strings, `core` takes
+/// the one above and `serde_json` (ryu) the one whose last digit is even: this takes ryu's.
+/// `digits` is `core`'s choice for `x` (positive, finite), with the decimal point after the
+/// first digit and `exponent` as in `{:e}`.
+///
+/// Decided in integers: no float parsing and no exact-mode formatting, whose tables would add
+/// pages of static data that every MAS request pays for.
+fn round_tie_to_even(digits: &mut String, exponent: i32, x: f64) {
+    let Some(last) = digits.bytes().last().filter(|d| d % 2 == 1) else {
+        return;
+    };
+    let below = format!("{}{}", &digits[..digits.len() - 1], char::from(last - 1));
+    let (Ok(len), Ok(midpoint)) = (
+        i32::try_from(below.len()),
+        format!("{below}5").parse::<u64>(),
+    ) else {
+        return;
+    };
+    // The midpoint is `midpoint × 10^scale`; `x` is a tie when it is exactly that.
+    let scale = exponent - len;
+    let (mantissa, ulp) = binary_parts(x);
+    let odd = |n: u64| {
+        (
+            n >> n.trailing_zeros(),
+            i32::try_from(n.trailing_zeros()).unwrap_or(0),
+        )
+    };
+    // x = odd_x × 2^twos_x and the midpoint's digits odd_mid × 2^twos_mid, both odd parts odd.
+    let (odd_x, twos) = odd(mantissa);
+    let twos_x = twos + ulp;
+    let (odd_mid, twos_mid) = odd(midpoint);
+    let product = |a: u64, fives: i32| pow5(fives).and_then(|p| p.checked_mul(u128::from(a)));
+    let tie = if scale >= 0 {
+        twos_mid + scale == twos_x && product(odd_mid, scale) == Some(u128::from(odd_x))
+    } else {
+        twos_mid == twos_x - scale && product(odd_x, -scale) == Some(u128::from(odd_mid))
+    };
+    // The digits below are as near as core's (half a unit of their last digit, 5 × 10^scale);
+    // they read back as `x` too, except when `x` is a power of two, whose lower neighbour is
+    // twice as near: then only if 5 × 10^scale is at most a quarter of 2^ulp, that is
+    // 10^(scale+1) ≤ 2^(ulp-1) (a tie there rounds to `x`, whose mantissa is even).
+    let power_of_two = mantissa == 1 << 52 && ulp > -1074;
+    if tie && (!power_of_two || ten_to_at_most_two_to(scale + 1, ulp - 1)) {
+        *digits = below;
+    }
+}
+
+/// `x` (positive, finite) as `mantissa × 2^ulp`, with `2^ulp` its spacing.
+fn binary_parts(x: f64) -> (u64, i32) {
+    let bits = x.to_bits();
+    let fraction = bits & ((1 << 52) - 1);
+    match i32::try_from(bits >> 52).unwrap_or(0) {
+        0 => (fraction, -1074),
+        biased => (fraction | 1 << 52, biased - 1075),
+    }
+}
+
+fn pow5(n: i32) -> Option<u128> {
+    5_u128.checked_pow(u32::try_from(n).ok()?)
+}
+
+/// Whether `10^k ≤ 2^n`.
+fn ten_to_at_most_two_to(k: i32, n: i32) -> bool {
+    let two_to = |e: i32| u32::try_from(e).ok().and_then(|e| 1_u128.checked_shl(e));
+    if k >= 0 {
+        // 5^k ≤ 2^(n - k)
+        n >= k && two_to(n - k).is_none_or(|t| pow5(k).is_some_and(|p| p <= t))
+    } else {
+        // 2^-(n - k) ≤ 5^-k
+        n - k >= 0 || two_to(k - n).is_some_and(|t| pow5(-k).is_none_or(|p| t <= p))
     }
 }
 
@@ -219,12 +293,37 @@ mod tests {
         }
     }
 
+    /// Powers of two, whose lower neighbour is nearer than the upper one, including those
+    /// halfway between two shortest forms (2^-25 is 2.98023223876953125e-8).
+    #[test]
+    fn powers_of_two_print_as_serde_json_prints_them() {
+        for p in -1074..=1023 {
+            let x = 2_f64.powi(p);
+            same_as_serde_json(&json!(x));
+            same_as_serde_json(&json!(-x));
+        }
+    }
+
     proptest! {
         #[test]
         fn any_finite_float_prints_as_serde_json_prints_it(bits in any::<u64>()) {
             let x = f64::from_bits(bits);
             prop_assume!(x.is_finite());
             let v = json!(x);
+            prop_assert_eq!(to_string(&v), v.to_string());
+        }
+
+        /// Floats with few fractional bits (`m × 2^e`), where the exact value often lies
+        /// halfway between two shortest forms: ryu's tie to the even digit, not core's.
+        #[test]
+        fn halfway_floats_print_as_serde_json_prints_them(
+            m in (1_u64 << 52)..(1_u64 << 53),
+            e in -8_i32..24,
+            negative in any::<bool>(),
+        ) {
+            #[expect(clippy::cast_precision_loss, reason = "m has 53 bits, exact in f64")]
+            let x = m as f64 * 2_f64.powi(e);
+            let v = json!(if negative { -x } else { x });
             prop_assert_eq!(to_string(&v), v.to_string());
         }
 
