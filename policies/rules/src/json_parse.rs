@@ -5,8 +5,8 @@
 //! This parser finds string ends eight bytes at a time, checks UTF-8 only in strings that are
 //! not ASCII (found by the same scan), and with [`load_data`] builds values only for the parts
 //! of the data document the rules read: ban lists stay text ([`crate::raw_list`]) and top-level
-//! keys no rule reads are only validated. With [`parse_input`] it builds only the members of an input that the
-//! entrypoint's rules read ([`crate::input_shape`]).
+//! keys no rule reads are only validated. With [`parse_input`] it builds only the members of an
+//! input that the entrypoint's rules read ([`crate::input_shape`]).
 //!
 //! It never decides an error itself. Whatever it does not take on the fast path (strings with
 //! escapes, numbers other than small non-negative integers) it hands to `serde_json` token by

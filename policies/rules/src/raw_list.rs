@@ -5,8 +5,9 @@
 //! `serde_json::Value`s, strings and vector growth in a fresh linear memory, where every 4 KiB
 //! page first written costs a page fault. [`crate::json_parse::load_data`] therefore validates
 //! those arrays and keeps them as text ([`RawArray`]) with the place of each element (one byte
-//! per element in the common case); a rule that reads one compares each plain string in place, and only turns an
-//! element into a value when it is not a plain string (an escaped string, a number, an object).
+//! per element in the common case, [`Places`]); a rule that reads one compares each plain
+//! string in place, and only turns an element into a value when it is not a plain string (an
+//! escaped string, a number, an object).
 //!
 //! The lists that may be kept as text are the five constraint objects' four lists and
 //! `admin_clients` ([`ListSlot`]). Everything else is read through the document.
