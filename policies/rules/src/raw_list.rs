@@ -5,7 +5,7 @@
 //! `serde_json::Value`s, strings and vector growth in a fresh linear memory, where every 4 KiB
 //! page first written costs a page fault. [`crate::json_parse::load_data`] therefore validates
 //! those arrays and keeps them as text ([`RawArray`]) with the place of each element (one byte
-//! per element in the common case, [`Places`]); a rule that reads one compares each plain
+//! per element in the common case, `Places`); a rule that reads one compares each plain
 //! string in place, and only turns an element into a value when it is not a plain string (an
 //! escaped string, a number, an object).
 //!
