@@ -6,7 +6,7 @@
 //! Malformed globs are not load errors (upstream never rejects them); they never match.
 //!
 //! Most globs in real data are literals with `*`, `**` and `?` (`*.spam.example`). Those are
-//! matched directly instead ([`Wildcard`]): compiling a regex costs microseconds and a few
+//! matched directly instead (`Wildcard`): compiling a regex costs microseconds and a few
 //! KiB of memory on every data load, which `policy.wasm` pays on every request. A test checks
 //! both paths agree on generated globs and domains.
 
