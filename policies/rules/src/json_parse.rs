@@ -763,21 +763,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn strings_that_are_not_ascii_are_checked_where_they_are_read() {
-        let leak = |text: &[u8]| -> &'static [u8] { Box::leak(text.to_vec().into_boxed_slice()) };
-        let (_, raw) = load_data(leak(
-            "{\"admin_clients\": [\"é\", \"a\", \"x€\\n\"]}".as_bytes(),
-        ))
-        .unwrap_or_else(|| unreachable!("valid"));
-        let items: Vec<_> = raw
-            .get(ListSlot::ADMIN_CLIENTS)
+    /// The `admin_clients` list the loader kept as text from `text`, each element as
+    /// `Plain(..)` or `Json(..)`.
+    fn admin_client_items(text: &'static str) -> Vec<String> {
+        let (_, raw) = load_data(text.as_bytes()).unwrap_or_else(|| unreachable!("valid"));
+        raw.get(ListSlot::ADMIN_CLIENTS)
             .unwrap_or_else(|| unreachable!("kept"))
             .items()
             .map(|item| format!("{item:?}"))
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn strings_that_are_not_ascii_are_checked_where_they_are_read() {
+        let leak = |text: &[u8]| -> &'static [u8] { Box::leak(text.to_vec().into_boxed_slice()) };
         assert_eq!(
-            items,
+            admin_client_items("{\"admin_clients\": [\"é\", \"a\", \"x€\\n\"]}"),
             [r#"Plain("é")"#, r#"Plain("a")"#, r#"Json("\"x€\\n\"")"#]
         );
         // A lone continuation byte, a truncated sequence and an overlong one, in a kept list,
@@ -800,13 +801,7 @@ mod tests {
     #[test]
     fn a_run_of_compact_strings_is_read_whole_and_broken_anywhere() {
         let text = r#"{"admin_clients": ["a","b","\u0041","c","é","d",5,"e", "f","","g"]}"#;
-        let (_, raw) = load_data(text.as_bytes()).unwrap_or_else(|| unreachable!("valid"));
-        let items: Vec<_> = raw
-            .get(ListSlot::ADMIN_CLIENTS)
-            .unwrap_or_else(|| unreachable!("kept"))
-            .items()
-            .map(|item| format!("{item:?}"))
-            .collect();
+        let items = admin_client_items(text);
         let plain = |s: &str| format!("Plain({s:?})");
         let json = |s: &str| format!("Json({s:?})");
         assert_eq!(
