@@ -40,14 +40,15 @@ parsed_client_uri := parsed_uris[client_uri]
 # The input's URIs that the checks parse: client_uri, the informational URIs and the
 # redirect URIs (parse_urls keeps the strings; nothing else parses).
 input_uris := array.concat(
-	[x | some key in ["client_uri", "tos_uri", "policy_uri", "logo_uri"]; x = common.get(md, key)],
+	[x | is_object(md); some key in ["client_uri", "tos_uri", "policy_uri", "logo_uri"]; x = md[key]],
 	[x | some x in common.values(redirect_uris)],
 )
 
 # Each input URI parsed once per evaluation, all in one regex call: a rule's value is kept for
 # the evaluation, a function's result is not, and every URI is checked by several functions.
 # Every URI a check parses is an input URI, so the checks read parsed_uris[x] directly: in
-# regorus's VM a function call costs more than the lookup (CONSTRUCTS.md 28).
+# regorus's VM a function call costs more than the lookup (CONSTRUCTS.md 28). parsed_uris[x]
+# is [x, scheme, authority, host, path]: the checks read u[1], u[2] and u[3].
 parsed_uris := common.parse_urls(input_uris)
 
 loopback_hosts := {"localhost", "127.0.0.1", "[::1]"}
@@ -55,54 +56,71 @@ loopback_hosts := {"localhost", "127.0.0.1", "[::1]"}
 insecure_hosts := {"localhost", "127.0.0.1", "0.0.0.0", "[::1]"}
 
 # secure(x): x is bound.
-secure(x) if insecure_uris_allowed
-
 secure(x) if {
 	u = parsed_uris[x]
-	u.scheme == "https"
-	not insecure_hosts[u.host]
+	u[1] == "https" # the scheme
+	not insecure_hosts[u[3]] # the host
 }
 
-# host_ok(x): x is bound.
-host_ok(x) if host_mismatch_allowed
+secure(x) if insecure_uris_allowed
 
-# D1: the missing client_uri is the one in the input.
+# host_ok(x): x is bound. The host of x is the client_uri's host or a subdomain of it
+# (label-wise): the labels of a name end with those of h exactly when it is h or ends with
+# "." + h. Two string tests, not a split and reversal of both names, and in host_ok's own
+# bodies rather than a helper's, since each call costs the VM more than a test
+# (CONSTRUCTS.md 28 and 29).
 host_ok(x) if {
+	u = parsed_uris[x]
+	u[3] == client_host
+}
+
+host_ok(x) if {
+	u = parsed_uris[x]
+	endswith(u[3], client_subdomain_suffix)
+}
+
+host_ok(x) if host_check_waived
+
+# The host checks hold for every URI: the flag, or D1 (the missing client_uri is the one in
+# the input). A rule, computed once per evaluation, where host_ok had a body for each: every
+# body of a function runs on each call (CONSTRUCTS.md 29).
+host_check_waived if host_mismatch_allowed
+
+host_check_waived if {
 	missing_client_uri_allowed
 	not client_uri_truthy
 }
 
-host_ok(x) if {
-	c = parsed_client_uri
+# The client_uri's host, and the suffix of its subdomains.
+client_host := parsed_client_uri[3]
+
+client_subdomain_suffix := concat("", [".", client_host])
+
+native_ok(x) if {
 	u = parsed_uris[x]
-	common.is_subdomain(c.host, u.host)
+	u[1] == "http"
+	loopback_hosts[u[3]]
 }
 
 native_ok(x) if {
 	u = parsed_uris[x]
-	u.scheme == "http"
-	loopback_hosts[u.host]
-}
-
-native_ok(x) if {
-	u = parsed_uris[x]
-	u.scheme != "http"
-	u.scheme != "https"
-	u.authority == ""
+	u[1] != "http"
+	u[1] != "https"
+	u[2] == "" # the authority
 	c = parsed_client_uri
-	common.rdns_match(c.host, u.scheme)
+	common.rdns_match(c[3], u[1])
 }
 
 native_client if common.get(md, "application_type") == "native"
 
 redirect_ok(x) if {
-	native_client
-	native_ok(x)
+	secure(x)
+	host_ok(x)
 }
 
 redirect_ok(x) if {
-	secure(x)
-	host_ok(x)
+	native_client
+	native_ok(x)
 }
 
 grant_types := common.get(md, "grant_types")

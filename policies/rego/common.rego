@@ -17,22 +17,14 @@ import data.re2
 # get(o, k): the member k of o when o is an object holding it; undefined otherwise (absent).
 get(o, k) := o[k] if is_object(o)
 
-# values(x): iter(x) as an array: the elements of an array, the values of an object, else [].
-values(x) := x if is_array(x)
-
-values(x) := [v | some v in x] if is_object(x)
-
-values(x) := [] if {
-	not is_array(x)
-	not is_object(x)
-}
+# values(x): what `some v in values(x)` walks: the elements of an array, the values of an
+# object, nothing for any other type (undefined). x itself when it is an array or an object,
+# so that walking it copies nothing. One body, since the VM runs every body of a function on
+# each call (CONSTRUCTS.md 29); so are count_of and list_of.
+values(x) := x if {"array", "object"}[type_name(x)]
 
 # count_of(x): count for strings (code points), arrays and objects; undefined for other types.
-count_of(x) := count(x) if is_string(x)
-
-count_of(x) := count(x) if is_array(x)
-
-count_of(x) := count(x) if is_object(x)
+count_of(x) := count(x) if {"string", "array", "object"}[type_name(x)]
 
 # OPA's total order across types (§4.2): type first, then value.
 type_rank := {
@@ -58,22 +50,15 @@ le(a, b) if {
 # ---------------------------------------------------------------------------
 
 # matches(s, c): s is bound (absent subjects never reach here).
-# list_of(c, k): values(get(c, k)) in one call, undefined for []: the lists of a constraint.
+# list_of(c, k): values(get(c, k)) in one call: the lists of a constraint.
 list_of(c, k) := l if {
 	is_object(c)
 	l = c[k]
-	is_array(l)
-}
-
-list_of(c, k) := [v | some v in l] if {
-	is_object(c)
-	l = c[k]
-	is_object(l)
+	{"array", "object"}[type_name(l)]
 }
 
 matches(s, c) if {
-	some l in list_of(c, "literals")
-	l == s
+	s in list_of(c, "literals")
 }
 
 matches(s, c) if {
@@ -248,32 +233,31 @@ glob_regex(p) := concat("", ["^(?:", concat("", pieces), ")$"]) if {
 }
 
 # glob_match(p, d): glob.match(p, ["."], d) with upstream's quirks; d must be a string.
+# The regex comes from the prepared table when it holds p, else it is computed. Written as
+# two bodies, not through a helper that returns the regex: each rule call costs regorus more
+# than the regex match does (CONSTRUCTS.md 29). A false entry (the engine writes it for a glob
+# without a regex) takes the second body, where p has no regex either.
 glob_match(p, d) if {
-	is_string(p)
 	is_string(d)
-	re = glob_matcher(p)
+	re = prepared_globs[p]
+	is_string(re)
 	regex.match(re, d)
 }
 
-# glob_matcher(p): the regex glob_match uses for glob p; undefined when p is malformed or its
-# regex is refused by the engine. From the prepared table when it holds p (see below).
-glob_matcher(p) := re if {
-	re = prepared_globs[p]
-	is_string(re)
-}
-
-glob_matcher(p) := re if {
-	not glob_prepared(p)
+glob_match(p, d) if {
+	is_string(p)
+	is_string(d)
+	not prepared_globs[p]
 	re = computed_glob_matcher(p)
+	regex.match(re, d)
 }
 
+# computed_glob_matcher(p): the regex of glob p; undefined when p is malformed or its regex is
+# refused by the engine.
 computed_glob_matcher(p) := re if {
 	re = glob_regex(p)
 	regex.is_valid(re)
 }
-
-# The table holds p: its regex, or false when p matches nothing.
-glob_prepared(p) if prepared_globs[p] != null
 
 # ---------------------------------------------------------------------------
 # Prepared rewrites (see re2.rego)
@@ -368,15 +352,12 @@ prepared_for_input := prepared_reusing(input.data, known_part(input, "known"))
 
 mapped_range := "::ffff:0:0/96"
 
-# valid_ip(ip): ip (a string) parses as an IP address, so net.cidr_contains cannot fail.
+# valid_ip(ip): ip (a string) parses as an IP address, so net.cidr_contains cannot fail. A
+# prefix of 32 is valid for both families, so one test covers IPv4 and IPv6 (a second body
+# with /128 never decided anything: no fixture changed without it).
 valid_ip(ip) if {
 	not contains(ip, "/")
 	net.cidr_is_valid(concat("", [ip, "/32"]))
-}
-
-valid_ip(ip) if {
-	not contains(ip, "/")
-	net.cidr_is_valid(concat("", [ip, "/128"]))
 }
 
 # canonical_prefix(p): a decimal prefix length without leading zeros ("032" -> "32"), so that
@@ -602,18 +583,21 @@ host_grammar_failed(m) if {
 
 # url_lines_re: url_re with `^` and `$` at line boundaries. No part of url_re matches a newline,
 # so a text of URIs joined by newlines matches line by line, each line exactly as that URI
-# alone matches url_re: one regex call parses many URIs (see parse_urls).
-url_lines_re := concat("", ["(?m)", url_re])
+# alone matches url_re: one regex call parses many URIs (see parse_urls). Written out rather
+# than built from url_re, which the VM would do on every evaluation; a test keeps the two equal.
+url_lines_re := `(?m)^(?P<scheme>[a-z][a-z0-9+.-]*):(?://(?P<host>((?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?|127.0.0.1|0.0.0.0|\[::1\])(?::[0-9]+)?))?(?P<path>/[A-Za-z0-9/._~-]*)?(?:\?[-a-zA-Z0-9()@:%_+.~#?&/=]*)?$`
 
-# parse_urls(xs): {x: {scheme, authority, host, path}} for the strings x in xs that match
-# url_re and pass D2: the parts the checks read (the port and the query are matched but not
-# captured, which would cost the regex engine work on every match). A regex call costs far
+# parse_urls(xs): {x: [x, scheme, authority, host, path]} for the strings x in xs that match
+# url_re and pass D2: the regex's match with the parts the checks read (the port and the query
+# are matched but not captured, which would cost the regex engine work on every match). The
+# match itself, not an object built from it: building five objects was 3 % of a client
+# registration. A regex call costs far
 # more than the matching in regorus (CONSTRUCTS.md 26), so all of them go through one call of
 # url_lines_re, and a match is a whole line, so m[0] is its URI. A string with a newline never
 # matches url_re (no part of it matches one, and `$` is the end of the text), so it is left out
 # rather than split. The parts are built in the comprehension, with no call per match
 # (CONSTRUCTS.md 28); a URI listed twice gives the same parts twice.
-parse_urls(xs) := {m[0]: {"scheme": m[1], "authority": m[2], "host": m[3], "path": m[4]} |
+parse_urls(xs) := {m[0]: m |
 	some m in ms
 	count(m) == 5
 	not host_grammar_failed(m)
@@ -630,13 +614,6 @@ starts_with_items(l, ref) if {
 	count(ref) <= count(l)
 	array.slice(l, 0, count(ref)) == ref
 }
-
-# is_subdomain(h, s): s is h or a subdomain of h (label-wise). The labels of s end with those
-# of h exactly when s is h or ends with "." + h; two string tests instead of splitting and
-# reversing both names, which cost more than the rest of a client registration's checks.
-is_subdomain(h, s) if s == h
-
-is_subdomain(h, s) if endswith(s, concat("", [".", h]))
 
 # rdns_match(h, scheme): the scheme starts with the labels of h reversed.
 rdns_match(h, scheme) if starts_with_items(split(scheme, "."), reversed(split(h, ".")))

@@ -27,17 +27,18 @@ package re2
 rust_engine if regex.is_valid(`(?-u:x)`)
 
 # pattern(p): the text to give the engine's regex builtins for the RE2 pattern p (a string).
-# On a Rust engine, the rewrite prepared for the loaded data when there is one (see below).
-pattern(p) := p if not rust_engine
-
+# On a Rust engine, the rewrite prepared for the loaded data when there is one (see below),
+# else the rewrite computed now; on OPA, p itself. An `else` chain, so that the common case
+# ends the call after one body; no body iterates, which the VM's `else` needs (CONSTRUCTS.md
+# 10 and 29).
 pattern(p) := q if {
 	rust_engine
 	q = prepared[p]
-}
-
-pattern(p) := rust_pattern(p) if {
+} else := q if {
 	rust_engine
-	not prepared[p]
+	q = rust_pattern(p)
+} else := p if {
+	not rust_engine
 }
 
 # ---------------------------------------------------------------------------
