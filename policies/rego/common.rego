@@ -20,7 +20,7 @@ get(o, k) := o[k] if is_object(o)
 # values(x): what `some v in values(x)` walks: the elements of an array, the values of an
 # object, nothing for any other type (undefined). x itself when it is an array or an object,
 # so that walking it copies nothing. One body, since the VM runs every body of a function on
-# each call (CONSTRUCTS.md 29); so are count_of and list_of.
+# each call (CONSTRUCTS.md 29); count_of and list_of have one body for the same reason.
 values(x) := x if {"array", "object"}[type_name(x)]
 
 # count_of(x): count for strings (code points), arrays and objects; undefined for other types.
