@@ -107,8 +107,7 @@ native_ok(x) if {
 	u[1] != "http"
 	u[1] != "https"
 	u[2] == "" # the authority
-	c = parsed_client_uri
-	common.rdns_match(c[3], u[1])
+	common.rdns_match(client_host, u[1])
 }
 
 native_client if common.get(md, "application_type") == "native"

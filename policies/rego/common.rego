@@ -590,13 +590,12 @@ url_lines_re := `(?m)^(?P<scheme>[a-z][a-z0-9+.-]*):(?://(?P<host>((?:[a-z0-9](?
 # parse_urls(xs): {x: [x, scheme, authority, host, path]} for the strings x in xs that match
 # url_re and pass D2: the regex's match with the parts the checks read (the port and the query
 # are matched but not captured, which would cost the regex engine work on every match). The
-# match itself, not an object built from it: building five objects was 3 % of a client
-# registration. A regex call costs far
-# more than the matching in regorus (CONSTRUCTS.md 26), so all of them go through one call of
-# url_lines_re, and a match is a whole line, so m[0] is its URI. A string with a newline never
-# matches url_re (no part of it matches one, and `$` is the end of the text), so it is left out
-# rather than split. The parts are built in the comprehension, with no call per match
-# (CONSTRUCTS.md 28); a URI listed twice gives the same parts twice.
+# match is kept as it is, with no object built from it (that was 3 % of a client registration)
+# and no call per match (CONSTRUCTS.md 28). A regex call costs far more than the matching in
+# regorus (CONSTRUCTS.md 26), so all of them go through one call of url_lines_re, and a match
+# is a whole line, so m[0] is its URI. A string with a newline never matches url_re (no part of
+# it matches one, and `$` is the end of the text), so it is left out rather than split; a URI
+# listed twice gives the same match twice.
 parse_urls(xs) := {m[0]: m |
 	some m in ms
 	count(m) == 5
