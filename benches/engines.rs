@@ -15,6 +15,9 @@
 //!   before, whose rewrite the Rego computes (`register` only).
 //! - `per_request/opa-null`: the floor module (below) on the workload's data and inputs,
 //!   measured right before `per_request/opa`: the per-request ratios divide these two.
+//! - `per_request/opa-stack`: the stack floor (`benches/stack-floor`), measured between them: a
+//!   module with no rules that parses each document with the crates the rules are built on, so
+//!   what any module made from them pays per request.
 //! - `warm`: one loaded instance, evaluation only.
 //! - `floor`: the per-request path with `{}` data and an empty input object. `opa-null` runs
 //!   `null_policy.wat`, a module that does nothing, so it is the host's own cost: the budget's
@@ -40,7 +43,7 @@ use policy_rules::{Entrypoint, json_parse::parse_input};
 use policy_test::{
     bench::{
         NULL_POLICY_WAT, Requests, Shape, Workload, long_username, many_redirect_uris,
-        scaling_engines, sized_data, warm_up,
+        scaling_engines, sized_data, stack_floor_engine, warm_up,
     },
     engine::{
         Engine,
@@ -178,6 +181,8 @@ fn floor_on_the_workload(c: &mut Criterion, w: &Workload) {
     if let Some(floor) = engines.iter().find(|e| e.name() == "opa-null") {
         requests_group(c, "per_request/opa-null", floor.as_ref(), w);
     }
+    let stack = stack_floor_engine().expect("the stack floor module");
+    requests_group(c, "per_request/opa-stack", &stack, w);
 }
 
 fn per_request_and_warm(c: &mut Criterion) {

@@ -4,7 +4,8 @@
 //! `policy-component` with the `wasm` profile into their own target directory (`target/wasm`):
 //! the outer cargo holds the lock on the main one, so sharing it would deadlock. Then:
 //! - the OPA-ABI module gets its ABI version globals (`build/postlink.rs`) and lands at
-//!   `target/wasm/policy.wasm`;
+//!   `target/wasm/policy.wasm`; the stack floor (`benches/stack-floor`, a measuring module
+//!   with the same layout and post-link steps) lands at `target/wasm/stack-floor.wasm`;
 //! - the component's core module is encoded as a component with `wit-component` (it imports
 //!   nothing, unlike a `wasm32-wasip2` build) and lands at `target/wasm/policy.component.wasm`;
 //! - the claims mapper (`plugins/claims-component`) is encoded the same way and lands at
@@ -44,6 +45,8 @@ fn main() {
         "policies/opa-abi/src",
         "policies/opa-abi/Cargo.toml",
         "policies/opa-abi/build.rs",
+        "policies/opa-heap/src",
+        "policies/opa-heap/Cargo.toml",
         "policies/component/src",
         "policies/component/Cargo.toml",
         "wit",
@@ -53,6 +56,9 @@ fn main() {
         "plugins/claims-component/Cargo.toml",
         "tests/hostile/src",
         "tests/hostile/Cargo.toml",
+        "benches/stack-floor/src",
+        "benches/stack-floor/Cargo.toml",
+        "benches/stack-floor/build.rs",
         "Cargo.toml",
         "Cargo.lock",
     ] {
@@ -72,16 +78,25 @@ fn main() {
     let wasm_target_dir = target_root.join("wasm");
     build_module(&root, &wasm_target_dir);
 
-    let linked = wasm_target_dir.join("wasm32-unknown-unknown/wasm/policy_opa_abi.wasm");
-    let wasm = std::fs::read(&linked)
-        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", linked.display())));
-    let wasm = postlink::reset_stack_on_entry(&wasm)
-        .and_then(|wasm| postlink::add_exported_globals(&wasm, &ABI))
-        .unwrap_or_else(|e| fail(&format!("post-link step failed: {e}")));
-    let out = wasm_target_dir.join("policy.wasm");
-    std::fs::write(&out, &wasm)
-        .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", out.display())));
-    println!("cargo:rustc-env=POLICY_WASM_PATH={}", out.display());
+    for (crate_name, file, env_var) in [
+        ("policy_opa_abi", "policy.wasm", "POLICY_WASM_PATH"),
+        (
+            "policy_stack_floor",
+            "stack-floor.wasm",
+            "STACK_FLOOR_WASM_PATH",
+        ),
+    ] {
+        let linked = wasm_target_dir.join(format!("wasm32-unknown-unknown/wasm/{crate_name}.wasm"));
+        let wasm = std::fs::read(&linked)
+            .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", linked.display())));
+        let wasm = postlink::reset_stack_on_entry(&wasm)
+            .and_then(|wasm| postlink::add_exported_globals(&wasm, &ABI))
+            .unwrap_or_else(|e| fail(&format!("post-link step failed: {e}")));
+        let out = wasm_target_dir.join(file);
+        std::fs::write(&out, &wasm)
+            .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", out.display())));
+        println!("cargo:rustc-env={env_var}={}", out.display());
+    }
 
     for (crate_name, file, env_var) in [
         (
@@ -170,6 +185,8 @@ fn build_module(root: &Path, target_dir: &Path) {
             "policy-hostile-guest",
             "--package",
             "claims-component",
+            "--package",
+            "policy-stack-floor",
             "--target",
             "wasm32-unknown-unknown",
             "--profile",

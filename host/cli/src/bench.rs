@@ -12,18 +12,22 @@
 //!   1 MiB of data, in two shapes: many short strings (a ban list, as real dynamic data is)
 //!   and a few large values.
 //!
-//! - **phases** splits the per-request path of `policy.wasm` and of the floor module (both on
-//!   the run's data and inputs, and on 1 MiB of each shape with `register/violation`) into
-//!   instantiation, data load and evaluation, beside the size of `policy.wasm`'s data
-//!   segments, which every instantiation copies into fresh memory. Each phase also gets its
-//!   count of minor page faults (Linux): a fresh linear memory maps each 4 KiB page on its
-//!   first write, and those faults are a large share of the per-request time.
+//! - **phases** splits the per-request path into instantiation, data load and evaluation, on
+//!   the run's data and inputs and on 1 MiB of each shape with `register/violation`, for the
+//!   floor module, the floor module with as many bytes of static data as ours, the stack floor
+//!   ([`stack_floor_engine`]: no rules, the rules' crates) and `policy.wasm`, beside the size of
+//!   `policy.wasm`'s data segments, which every instantiation copies into fresh memory. Each
+//!   phase also gets its count of minor page faults (Linux): a fresh linear memory maps each
+//!   4 KiB page on its first write, and those faults are a large share of the per-request time.
+//! - **a module of your own** (`--module`, engine [`MODULE`]) is timed beside ours, per request,
+//!   warm and in the phase table: MAS's OPA-built `policy.wasm`, or another build of ours.
 //!
 //! Each measurement repeats its call for a time budget (at least [`MIN_SAMPLES`] times) and
 //! reports the median and the 99th percentile of the single-call times.
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use policy_rules::Entrypoint;
 use serde_json::{Value, json};
 
@@ -222,6 +226,21 @@ pub fn floor_engine() -> anyhow::Result<Named> {
     Ok(Named(
         "opa-null",
         opa::OpaEngine::from_bytes(NULL_POLICY_WAT.as_bytes(), opa::Mode::PerRequest)?,
+    ))
+}
+
+/// The stack floor: `benches/stack-floor`, a module with no rules that parses every document
+/// with the crates the rules are built on (`serde_json`, regex-lite for the data's regexes,
+/// the standard library's formatting), on the per-request path. Between the floor module and
+/// ours, it is what any module made from those crates pays before a rule runs.
+///
+/// # Errors
+///
+/// When wasmtime cannot compile it.
+pub fn stack_floor_engine() -> anyhow::Result<Named> {
+    Ok(Named(
+        "opa-stack",
+        opa::OpaEngine::from_bytes(policy_artifacts::stack_floor_wasm(), opa::Mode::PerRequest)?,
     ))
 }
 
@@ -522,6 +541,8 @@ pub struct Report {
     pub phases: Vec<PhaseRow>,
     /// The size of `policy.wasm`'s data segments, in bytes.
     pub data_segment_bytes: usize,
+    /// The size of the data segments of the module given to [`run`], if any.
+    pub module_data_segment_bytes: Option<usize>,
 }
 
 /// An engine for both modes: the per-request one and the warm one (the `opa` engine keeps
@@ -538,13 +559,19 @@ pub fn run(
     source: &str,
     workload: &Workload,
     engines: &[EnginePair],
+    module: Option<(&str, &[u8])>,
     budget: Duration,
     mut progress: impl FnMut(&str, usize, usize),
 ) -> anyhow::Result<Report> {
     let scaling_engines = scaling_engines()?;
+    let module = module
+        .map(|(name, wasm)| ModuleUnderTest::new(wasm).with_context(|| name.to_owned()))
+        .transpose()?;
+    let engine_count = engines.len() + usize::from(module.is_some());
+    let phase_modules = 4 + usize::from(module.is_some());
     let total = 1
-        + engines.len() * workload.inputs.len() * 2
-        + (workload.inputs.len() + Shape::ALL.len()) * 3
+        + engine_count * workload.inputs.len() * 2
+        + (workload.inputs.len() + Shape::ALL.len()) * phase_modules
         + Shape::ALL.len() * SCALING_SIZES.len() * scaling_engines.len();
     let mut done = 0;
     let mut step = |what: String| {
@@ -555,13 +582,15 @@ pub fn run(
     let floor_module = floor_engine()?;
     let data_segment_bytes = data_segment_bytes(policy_artifacts::policy_wasm())?;
     let static_floor = static_data_floor_engine(data_segment_bytes)?;
+    let stack_floor = stack_floor_engine()?;
     let ours = Named("opa", opa::OpaEngine::new(opa::Mode::PerRequest)?);
-    for engine in [&floor_module, &static_floor, &ours] {
+    for engine in [&floor_module, &static_floor, &stack_floor, &ours] {
         warm_up(engine, workload, WARM_UP)?;
     }
     let floor = floor(&floor_module, budget)?;
     let mut rows = Vec::new();
-    for (per_request_engine, warm_engine) in engines {
+    for (per_request_engine, warm_engine) in engines.iter().chain(module.as_ref().map(|m| &m.pair))
+    {
         warm_up(per_request_engine.as_ref(), workload, WARM_UP)?;
         for (entrypoint, input) in &workload.inputs {
             let name = per_request_engine.name();
@@ -595,12 +624,9 @@ pub fn run(
             });
         }
     }
-    let phases = phase_rows(
-        workload,
-        [&floor_module, &static_floor, &ours],
-        budget,
-        &mut step,
-    )?;
+    let mut phase_modules = vec![&floor_module, &static_floor, &stack_floor, &ours];
+    phase_modules.extend(module.as_ref().map(|m| &m.per_request));
+    let phases = phase_rows(workload, &phase_modules, budget, &mut step)?;
     let input = json!({"registration_method": "password", "username": "alice"});
     let mut scaling = Vec::new();
     for shape in Shape::ALL {
@@ -629,21 +655,52 @@ pub fn run(
         scaling,
         phases,
         data_segment_bytes,
+        module_data_segment_bytes: module.map(|m| m.data_segment_bytes),
     })
 }
 
-/// The phases of the floor module, of the floor module with ours' static data, and of ours:
-/// every entrypoint on the run's data, and `register/violation` on 1 MiB of each shape.
+/// The engine name of a module given to [`run`] (`policy-test bench --module`).
+pub const MODULE: &str = "module";
+
+/// A module given to [`run`], timed beside ours as [`MODULE`]: per request and warm in the main
+/// table, and in the phase table.
+struct ModuleUnderTest {
+    pair: EnginePair,
+    per_request: Named,
+    data_segment_bytes: usize,
+}
+
+impl ModuleUnderTest {
+    fn new(wasm: &[u8]) -> anyhow::Result<Self> {
+        // Only a binary has data segments to count; MAS loads nothing else either.
+        if !wasm.starts_with(b"\0asm") {
+            anyhow::bail!("not a WebAssembly binary");
+        }
+        let engine = |mode| opa::OpaEngine::from_bytes(wasm, mode).map(|e| Named(MODULE, e));
+        Ok(ModuleUnderTest {
+            pair: (
+                Box::new(engine(opa::Mode::PerRequest)?),
+                Box::new(engine(opa::Mode::Warm)?),
+            ),
+            per_request: engine(opa::Mode::PerRequest)?,
+            data_segment_bytes: data_segment_bytes(wasm)?,
+        })
+    }
+}
+
+/// The phases of the floor module, of the floor module with ours' static data, of the stack
+/// floor, of ours and of a given module: every entrypoint on the run's data, and
+/// `register/violation` on 1 MiB of each shape.
 fn phase_rows(
     workload: &Workload,
-    modules: [&Named; 3],
+    modules: &[&Named],
     budget: Duration,
     step: &mut impl FnMut(String),
 ) -> anyhow::Result<Vec<PhaseRow>> {
     let mut rows = Vec::new();
     let mut time =
         |data_name: &'static str, data: &Value, entrypoint: Entrypoint, input: &Value| {
-            for Named(name, engine) in modules {
+            for Named(name, engine) in modules.iter().copied() {
                 step(format!(
                     "{name} {} phases on {data_name} data",
                     entrypoint.name()
@@ -786,8 +843,10 @@ impl Report {
         use std::fmt::Write as _;
         let _ = writeln!(
             s,
-            "\nphases per request (medians; this run's data and 1 MiB in each shape; policy.wasm data segments: {} bytes; page faults: minor faults of instantiate+load+evaluate, each first write to a 4 KiB page of fresh memory)",
-            self.data_segment_bytes
+            "\nphases per request (medians; this run's data and 1 MiB in each shape; policy.wasm data segments: {} bytes{}; page faults: minor faults of instantiate+load+evaluate, each first write to a 4 KiB page of fresh memory)",
+            self.data_segment_bytes,
+            self.module_data_segment_bytes
+                .map_or_else(String::new, |b| format!(", {MODULE}'s: {b} bytes"))
         );
         let _ = writeln!(
             s,
@@ -852,6 +911,7 @@ impl Report {
                 "stats": stats(&r.stats),
             })).collect::<Vec<_>>(),
             "data_segment_bytes": self.data_segment_bytes,
+            "module_data_segment_bytes": self.module_data_segment_bytes,
             "phases": self.phases.iter().map(|r| json!({
                 "data": r.data,
                 "entrypoint": r.entrypoint.name(),

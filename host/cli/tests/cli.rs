@@ -188,3 +188,56 @@ fn bench_reports_the_floor_the_ratios_and_the_scaling_table() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `policy-test bench --module` times another OPA-ABI module beside ours, in both modes and in
+/// the phase table, with the size of its data segments; a file it cannot use is named.
+#[test]
+fn bench_times_a_given_module_beside_ours() {
+    let dir = scratch("bench-module");
+    // The module: ours, as the bundle ships it.
+    let (code, out) = policy_test(&dir, &["build", "--server-name", "example.com"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = policy_test(
+        &dir,
+        &[
+            "bench",
+            "--engine",
+            "opa",
+            "--module",
+            "dist/policy.wasm",
+            "--time-per-case-ms",
+            "0",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    for mode in ["per request", "warm"] {
+        let timed = rows
+            .iter()
+            .filter(|r| r["engine"] == "module" && r["mode"] == mode)
+            .count();
+        assert_eq!(timed, 5, "{mode}");
+    }
+    let phases = report["phases"].as_array().unwrap();
+    assert_eq!(
+        phases.iter().filter(|r| r["engine"] == "module").count(),
+        5 + 2
+    );
+    let segments = report["module_data_segment_bytes"].as_u64().unwrap();
+    assert!(segments > 10_000, "{segments}");
+    assert_eq!(report["data_segment_bytes"], segments);
+
+    std::fs::write(dir.join("not.wasm"), "not a module").unwrap();
+    for (file, expected) in [
+        ("missing.wasm", "cannot read missing.wasm"),
+        ("not.wasm", "not.wasm: not a WebAssembly binary"),
+    ] {
+        let (code, out) = policy_test(&dir, &["bench", "--engine", "opa", "--module", file]);
+        assert_ne!(code, 0, "{out}");
+        assert!(out.contains(expected), "{out}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

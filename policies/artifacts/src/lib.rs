@@ -12,6 +12,13 @@ pub fn policy_wasm() -> &'static [u8] {
     include_bytes!(env!("POLICY_WASM_PATH"))
 }
 
+/// The stack floor (`benches/stack-floor`): an OPA-ABI module with no rules that parses every
+/// document with the rules' crates, laid out and post-linked as `policy.wasm`. For benchmarks:
+/// what a request costs any module built on those crates.
+pub fn stack_floor_wasm() -> &'static [u8] {
+    include_bytes!(env!("STACK_FLOOR_WASM_PATH"))
+}
+
 /// Where the build left the policy component: `<target dir>/wasm/policy.component.wasm`.
 pub const POLICY_COMPONENT_PATH: &str = env!("POLICY_COMPONENT_PATH");
 

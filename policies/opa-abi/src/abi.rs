@@ -29,7 +29,7 @@ use std::{
 use policy_rules::{Entrypoint, PolicyData, json_parse, result_document, value::JsonError};
 use serde_json::{Map, Value};
 
-use crate::heap;
+use policy_opa_heap::{self as heap, address, to_i32};
 
 #[link(wasm_import_module = "env")]
 unsafe extern "C" {
@@ -78,23 +78,6 @@ struct EvalContext {
     result: i32,
 }
 
-#[expect(
-    clippy::cast_sign_loss,
-    reason = "wasm32 addresses are u32 passed as i32"
-)]
-fn address(value: i32) -> usize {
-    value as u32 as usize
-}
-
-#[expect(
-    clippy::cast_possible_truncation,
-    clippy::cast_possible_wrap,
-    reason = "wasm32 addresses are u32 passed as i32"
-)]
-fn to_i32(addr: usize) -> i32 {
-    addr as u32 as i32
-}
-
 fn leak<T>(value: T) -> i32 {
     to_i32(Box::into_raw(Box::new(value)) as usize)
 }
@@ -106,15 +89,6 @@ fn abort(message: &str) -> ! {
     text.push('\0');
     // SAFETY: the host reads a NUL-terminated string at this address, which stays allocated.
     unsafe { opa_abort(to_i32(text.as_ptr() as usize)) };
-    core::arch::wasm32::unreachable()
-}
-
-/// Reports a fixed NUL-terminated message through `opa_abort` without allocating: for the
-/// allocator, when memory is exhausted.
-pub(crate) fn abort_static(message: &'static [u8]) -> ! {
-    debug_assert!(message.ends_with(b"\0"));
-    // SAFETY: the message is NUL-terminated static data, readable for the instance's life.
-    unsafe { opa_abort(to_i32(message.as_ptr() as usize)) };
     core::arch::wasm32::unreachable()
 }
 
@@ -238,43 +212,8 @@ pub extern "C" fn opa_malloc(size: i32) -> i32 {
     if size < 0 {
         abort(&format!("opa_malloc: invalid size {size}"));
     }
-    let mut buf = Vec::<u8>::with_capacity(address(size).max(1));
-    let ptr = buf.as_mut_ptr() as usize;
-    core::mem::forget(buf);
-    to_i32(ptr)
+    policy_opa_heap::allocate(address(size))
 }
-
-/// `opa_free(addr)`: a no-op for the bump heap (the last block is reclaimed on rewind).
-#[unsafe(no_mangle)]
-pub extern "C" fn opa_free(_addr: i32) {}
-
-/// `opa_value_free(addr)`: a no-op, as `opa_free`.
-#[unsafe(no_mangle)]
-pub extern "C" fn opa_value_free(_addr: i32) {}
-
-/// `opa_heap_ptr_get() -> addr`
-#[unsafe(no_mangle)]
-pub extern "C" fn opa_heap_ptr_get() -> i32 {
-    to_i32(heap::pointer())
-}
-
-/// `opa_heap_ptr_set(addr)`: everything above `addr` is discarded.
-#[unsafe(no_mangle)]
-pub extern "C" fn opa_heap_ptr_set(addr: i32) {
-    heap::set_pointer(address(addr));
-}
-
-/// ABI 1.3 heap stashing: nothing to stash in a bump heap.
-#[unsafe(no_mangle)]
-pub extern "C" fn opa_heap_blocks_stash() {}
-
-/// ABI 1.3 heap stashing: nothing to restore in a bump heap.
-#[unsafe(no_mangle)]
-pub extern "C" fn opa_heap_blocks_restore() {}
-
-/// ABI 1.3 heap stashing: nothing to clear in a bump heap.
-#[unsafe(no_mangle)]
-pub extern "C" fn opa_heap_stash_clear() {}
 
 /// `opa_json_parse(str, len) -> addr`, 0 on malformed JSON; aborts on invalid policy data.
 #[unsafe(no_mangle)]

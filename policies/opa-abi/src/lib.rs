@@ -9,5 +9,8 @@
 
 #[cfg(target_arch = "wasm32")]
 mod abi;
+
+/// The bump heap that OPA hosts require (`policy-opa-heap`).
 #[cfg(target_arch = "wasm32")]
-mod heap;
+#[global_allocator]
+static ALLOCATOR: policy_opa_heap::Bump = policy_opa_heap::Bump;

@@ -104,6 +104,10 @@ struct BenchArgs {
     /// How long each measurement repeats its call, in milliseconds (at least 5 calls).
     #[arg(long, default_value_t = 200)]
     time_per_case_ms: u64,
+    /// Also time this OPA-ABI module beside ours, as the engine `module`, per request, warm and
+    /// in the phase table: MAS's own OPA-built policy.wasm, say, or another build of ours.
+    #[arg(long)]
+    module: Option<PathBuf>,
     /// How to print the results.
     #[arg(long, value_enum, default_value_t = OutputFormat::Pretty)]
     format: OutputFormat,
@@ -354,6 +358,15 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             Ok((engine::by_name(name)?, warm?))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let module = args
+        .module
+        .as_ref()
+        .map(|path| {
+            let wasm =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            anyhow::Ok((path.display().to_string(), wasm))
+        })
+        .transpose()?;
     let bar = io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
         if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}") {
@@ -365,6 +378,9 @@ fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         &source,
         &workload,
         &engines,
+        module
+            .as_ref()
+            .map(|(name, wasm)| (name.as_str(), wasm.as_slice())),
         std::time::Duration::from_millis(args.time_per_case_ms),
         |what, done, total| {
             if let Some(bar) = &bar {

@@ -1,15 +1,4 @@
-//! The bump allocator that OPA hosts require (contract §13.5).
-//!
-//! Hosts save the heap pointer after loading data, write the next input at that address behind
-//! the allocator's back, and later rewind to it. A general-purpose allocator would hand out
-//! memory the host is about to overwrite, so the only allocator state is the next free address:
-//! `opa_heap_ptr_set` rewinds it and everything above is discarded. Freeing the most recent
-//! block gives it back, which keeps parse buffers from piling up; any other free is a no-op.
-
-#![expect(
-    unsafe_code,
-    reason = "a global allocator and raw linear memory are unsafe by nature"
-)]
+//! The allocator and the heap pointer (see the crate documentation).
 
 use core::{
     alloc::{GlobalAlloc, Layout},
@@ -22,10 +11,21 @@ const PAGE: usize = 65_536;
 unsafe extern "C" {
     /// The end of static data and stack, placed by the linker.
     static __heap_base: u8;
+    /// The host's `env.opa_abort(message)`.
+    fn opa_abort(message: i32);
 }
 
 /// The next free address; 0 until first use, then never below `__heap_base`.
 static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// Reports a fixed NUL-terminated message through `opa_abort` without allocating: for the
+/// allocator, when memory is exhausted.
+pub fn abort_static(message: &'static [u8]) -> ! {
+    debug_assert!(message.ends_with(b"\0"));
+    // SAFETY: the message is NUL-terminated static data, readable for the instance's life.
+    unsafe { opa_abort(crate::to_i32(message.as_ptr() as usize)) };
+    wasm32::unreachable()
+}
 
 /// The current heap pointer.
 pub fn pointer() -> usize {
@@ -40,6 +40,46 @@ pub fn set_pointer(ptr: usize) {
     NEXT.store(ptr, Ordering::Relaxed);
 }
 
+/// A block of `size` bytes (at least one) for the host to write into: what `opa_malloc` returns.
+pub fn allocate(size: usize) -> i32 {
+    let mut buf = alloc::vec::Vec::<u8>::with_capacity(size.max(1));
+    let ptr = buf.as_mut_ptr() as usize;
+    core::mem::forget(buf);
+    crate::to_i32(ptr)
+}
+
+/// `opa_free(addr)`: a no-op for the bump heap (the last block is reclaimed on rewind).
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_free(_addr: i32) {}
+
+/// `opa_value_free(addr)`: a no-op, as `opa_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_value_free(_addr: i32) {}
+
+/// `opa_heap_ptr_get() -> addr`
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_heap_ptr_get() -> i32 {
+    crate::to_i32(pointer())
+}
+
+/// `opa_heap_ptr_set(addr)`: everything above `addr` is discarded.
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_heap_ptr_set(addr: i32) {
+    set_pointer(crate::address(addr));
+}
+
+/// ABI 1.3 heap stashing: nothing to stash in a bump heap.
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_heap_blocks_stash() {}
+
+/// ABI 1.3 heap stashing: nothing to restore in a bump heap.
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_heap_blocks_restore() {}
+
+/// ABI 1.3 heap stashing: nothing to clear in a bump heap.
+#[unsafe(no_mangle)]
+pub extern "C" fn opa_heap_stash_clear() {}
+
 /// Grows linear memory so that `end` is addressable. Hosts grow memory too, so the size is
 /// read again on every call.
 fn ensure(end: usize) -> bool {
@@ -51,13 +91,14 @@ fn ensure(end: usize) -> bool {
     wasm32::memory_grow(0, pages) != usize::MAX
 }
 
-struct Bump;
+/// The allocator: each module registers it as its `#[global_allocator]`.
+pub struct Bump;
 
 /// Memory is exhausted. The standard library's answer to a failed allocation is a trap,
 /// which a host reports as a crash; an `opa_abort` tells it what happened. The message is
 /// static, since nothing more can be allocated.
 fn out_of_memory() -> ! {
-    crate::abi::abort_static(b"out of memory: the instance cannot grow its linear memory\0")
+    abort_static(b"out of memory: the instance cannot grow its linear memory\0")
 }
 
 unsafe impl GlobalAlloc for Bump {
@@ -103,6 +144,3 @@ unsafe impl GlobalAlloc for Bump {
         }
     }
 }
-
-#[global_allocator]
-static ALLOCATOR: Bump = Bump;
