@@ -11,11 +11,13 @@
 //!   load-time check does, and an invalid one is refused with regex-lite's reason;
 //! - messages are formatted with the standard library, as every error path of the rules is.
 //!
-//! It has no rules and no data model of its own. So its static data, which an imported memory
-//! writes into fresh pages on every instantiation, and its load are what the stack costs before
-//! a single rule runs: `policy-test bench --module` times it per request against the floor
-//! (README, "Where a request's time goes"). Built for `wasm32-unknown-unknown` with the `wasm`
-//! profile, like `policy.wasm`; it is a measuring instrument and never shipped.
+//! It has no rules and no data model of its own, and allocates with `policy.wasm`'s own heap
+//! (`policy-opa-heap`). So its static data, which an imported memory writes into fresh pages
+//! on every instantiation, and its load are what the stack costs before a single rule runs.
+//! `policy-artifacts` builds it with `policy.wasm`'s profile, linker flags and post-link steps;
+//! the benches time it per request as `opa-stack` (`per_request/opa-stack`, and the phase table
+//! of `policy-test bench`; README, "The stack floor"). It is a measuring instrument and never
+//! shipped.
 #![cfg_attr(
     target_arch = "wasm32",
     expect(

@@ -549,12 +549,14 @@ pub struct Report {
 /// one instance in its warm mode).
 pub type EnginePair = (Box<dyn Engine>, Box<dyn Engine>);
 
-/// Runs every measurement. `progress` is told what is measured next and how many of `total`
-/// measurements are done.
+/// Runs every measurement. `module`, when given (a name for its errors, and its bytes), is
+/// timed beside ours as [`MODULE`]. `progress` is told what is measured next and how many of
+/// `total` measurements are done.
 ///
 /// # Errors
 ///
-/// The first engine error: the data or an input that an engine refuses.
+/// A `module` that is not a WebAssembly binary wasmtime compiles, named; then the first engine
+/// error: the data or an input that an engine refuses.
 pub fn run(
     source: &str,
     workload: &Workload,
