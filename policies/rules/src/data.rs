@@ -36,13 +36,23 @@ impl DataPath {
     /// The path of an object member.
     #[must_use]
     pub fn key(&self, key: &str) -> Self {
-        DataPath(format!("{}.{key}", self.0))
+        // Built on every load for the tenant table, so without the formatting machinery.
+        let mut path = String::with_capacity(self.0.len() + 1 + key.len());
+        path.push_str(&self.0);
+        path.push('.');
+        path.push_str(key);
+        DataPath(path)
     }
 
     /// The path of an array element.
     #[must_use]
     pub fn index(&self, index: usize) -> Self {
-        DataPath(format!("{}[{index}]", self.0))
+        let mut path = String::with_capacity(self.0.len() + 8);
+        path.push_str(&self.0);
+        path.push('[');
+        push_decimal(&mut path, index);
+        path.push(']');
+        DataPath(path)
     }
 
     /// Follows several object members.
@@ -50,6 +60,14 @@ impl DataPath {
     pub fn keys(&self, keys: &[&str]) -> Self {
         keys.iter().fold(self.clone(), |p, k| p.key(k))
     }
+}
+
+/// Appends `n` in decimal, as `{n}` would.
+fn push_decimal(out: &mut String, n: usize) {
+    if n >= 10 {
+        push_decimal(out, n / 10);
+    }
+    out.push(char::from(b"0123456789"[n % 10]));
 }
 
 impl fmt::Display for DataPath {
@@ -341,5 +359,22 @@ mod tests {
         ));
         let err = DataError::new(text.to_owned());
         assert_eq!(err.to_string(), once);
+    }
+
+    #[test]
+    fn paths_render_as_formatting_would() {
+        let root = DataPath::root();
+        assert_eq!(root.to_string(), "data");
+        for index in [0, 7, 9, 10, 99, 100, 4096, usize::MAX] {
+            let path = root
+                .keys(&["tenants", "by_id", "lisbon-tech"])
+                .key("email_domains")
+                .index(index);
+            assert_eq!(
+                path.to_string(),
+                format!("data.tenants.by_id.lisbon-tech.email_domains[{index}]")
+            );
+        }
+        assert_eq!(root.key("").index(1).key("a.b").to_string(), "data.[1].a.b");
     }
 }
