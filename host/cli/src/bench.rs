@@ -569,11 +569,17 @@ pub fn run(
     let module = module
         .map(|(name, wasm)| ModuleUnderTest::new(wasm).with_context(|| name.to_owned()))
         .transpose()?;
+    let floor_module = floor_engine()?;
+    let data_segment_bytes = data_segment_bytes(policy_artifacts::policy_wasm())?;
+    let static_floor = static_data_floor_engine(data_segment_bytes)?;
+    let stack_floor = stack_floor_engine()?;
+    let ours = Named("opa", opa::OpaEngine::new(opa::Mode::PerRequest)?);
+    let mut phase_modules = vec![&floor_module, &static_floor, &stack_floor, &ours];
+    phase_modules.extend(module.as_ref().map(|m| &m.per_request));
     let engine_count = engines.len() + usize::from(module.is_some());
-    let phase_modules = 4 + usize::from(module.is_some());
     let total = 1
         + engine_count * workload.inputs.len() * 2
-        + (workload.inputs.len() + Shape::ALL.len()) * phase_modules
+        + (workload.inputs.len() + Shape::ALL.len()) * phase_modules.len()
         + Shape::ALL.len() * SCALING_SIZES.len() * scaling_engines.len();
     let mut done = 0;
     let mut step = |what: String| {
@@ -581,13 +587,8 @@ pub fn run(
         done += 1;
     };
     step("floor".to_owned());
-    let floor_module = floor_engine()?;
-    let data_segment_bytes = data_segment_bytes(policy_artifacts::policy_wasm())?;
-    let static_floor = static_data_floor_engine(data_segment_bytes)?;
-    let stack_floor = stack_floor_engine()?;
-    let ours = Named("opa", opa::OpaEngine::new(opa::Mode::PerRequest)?);
-    for engine in [&floor_module, &static_floor, &stack_floor, &ours] {
-        warm_up(engine, workload, WARM_UP)?;
+    for engine in &phase_modules {
+        warm_up(*engine, workload, WARM_UP)?;
     }
     let floor = floor(&floor_module, budget)?;
     let mut rows = Vec::new();
@@ -626,8 +627,6 @@ pub fn run(
             });
         }
     }
-    let mut phase_modules = vec![&floor_module, &static_floor, &stack_floor, &ours];
-    phase_modules.extend(module.as_ref().map(|m| &m.per_request));
     let phases = phase_rows(workload, &phase_modules, budget, &mut step)?;
     let input = json!({"registration_method": "password", "username": "alice"});
     let mut scaling = Vec::new();
